@@ -1,6 +1,30 @@
 //! slack-audit: collects Slack's audit trail into log pipelines.
 //!
-//! One file per concern; see DESIGN.md in the README for the map.
+//! One file per concern:
+//! - [`config`]: the option table shared by every front end;
+//! - [`slack`]: wire types, query building, error classification;
+//! - [`http`]: the transport (ureq, no hidden retries);
+//! - [`sequence`]: the pure pagination and checkpoint state machine;
+//! - [`dedupe`]: ids already delivered near a boundary;
+//! - [`state`]: durable, locked, atomic state files;
+//! - [`governor`]: rate budget and retry policy over an injected clock;
+//! - [`collector`]: ties the above into pages and batches;
+//! - [`runtime`]: the worker thread and the acknowledging host side;
+//! - [`encode`]: NDJSON and Fluent Bit msgpack;
+//! - [`ffi`]: the C ABI;
+//! - [`sim`]: the bundled Slack simulator.
 
+pub mod collector;
+pub mod config;
+pub mod dedupe;
 pub mod encode;
+pub mod governor;
+pub mod http;
+pub mod logs;
+pub mod runtime;
+pub mod sequence;
+pub mod signal;
 pub mod sim;
+pub mod slack;
+pub mod state;
+pub mod stats;

@@ -1,0 +1,415 @@
+//! A running collection: the worker thread that fetches, and the host-side handle that hands
+//! batches over and makes progress durable when the host acknowledges them.
+//!
+//! The worker does every network wait (rate budget, Retry-After, backoff, slow responses), so
+//! `collect` only waits for a ready batch, up to the caller's time budget. The mailbox between
+//! them holds at most one batch, which bounds memory to about three pages.
+
+use crate::collector::{streams_for, Batch, CollectError, Collector};
+use crate::config::{Config, ConfigError};
+use crate::logs::{Level, LogQueue};
+use crate::sequence::StreamState;
+use crate::signal::StopSignal;
+use crate::state::{open_stream, StateError, StreamStore};
+use crate::stats::Stats;
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a collection could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(ConfigError),
+    State(StateError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => e.fmt(f),
+            StartError::State(e) => e.fmt(f),
+        }
+    }
+}
+
+/// What the worker tells the host side.
+enum Msg {
+    Batch(Box<Batch>),
+    /// Every stream has caught up with now (as of this message's place in the queue).
+    CaughtUp,
+    Failed(CollectError),
+}
+
+#[derive(Default)]
+struct MailboxInner {
+    queue: VecDeque<Msg>,
+    batches: usize,
+    interrupted: bool,
+    closed: bool,
+}
+
+/// A FIFO between the worker and the host side holding at most one batch.
+#[derive(Default)]
+struct Mailbox {
+    inner: Mutex<MailboxInner>,
+    cv: Condvar,
+}
+
+const BATCH_CAPACITY: usize = 1;
+
+enum Taken {
+    Msg(Msg),
+    TimedOut,
+    Interrupted,
+}
+
+impl Mailbox {
+    /// Queues `msg`, waiting for room if it is a batch. False if the mailbox was closed.
+    fn post(&self, msg: Msg) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let is_batch = matches!(msg, Msg::Batch(_));
+        while is_batch && g.batches >= BATCH_CAPACITY && !g.closed {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        if g.closed {
+            return false;
+        }
+        g.batches += is_batch as usize;
+        g.queue.push_back(msg);
+        self.cv.notify_all();
+        true
+    }
+
+    fn take(&self, timeout: Duration) -> Taken {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if std::mem::take(&mut g.interrupted) {
+                return Taken::Interrupted;
+            }
+            if let Some(m) = g.queue.pop_front() {
+                if matches!(m, Msg::Batch(_)) {
+                    g.batches -= 1;
+                    self.cv.notify_all();
+                }
+                return Taken::Msg(m);
+            }
+            let now = Instant::now();
+            if now >= deadline || g.closed {
+                return Taken::TimedOut;
+            }
+            g = self.cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    fn interrupt(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.interrupted = true;
+        self.cv.notify_all();
+    }
+
+    fn close(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.closed = true;
+        self.cv.notify_all();
+    }
+}
+
+/// A batch handed to the host and not yet acknowledged.
+struct Pending {
+    id: u64,
+    stream: usize,
+    snapshot: StreamState,
+    events: u64,
+    /// False for pages whose entries were all dropped (duplicates): never handed over, made
+    /// durable together with the batch before them.
+    handed_over: bool,
+}
+
+/// The most batches the host may hold without acknowledging.
+pub const MAX_PENDING: usize = 64;
+
+/// A running collection, driven by the host thread.
+pub struct Collection {
+    stores: Vec<StreamStore>,
+    mailbox: Arc<Mailbox>,
+    stop: Arc<StopSignal>,
+    stats: Arc<Mutex<Stats>>,
+    logs: Arc<LogQueue>,
+    pending: VecDeque<Pending>,
+    /// A permanent failure: every later collect reports it.
+    failed: Option<CollectError>,
+    caught_up: bool,
+    worker_done: Option<mpsc::Receiver<()>>,
+}
+
+/// The result of one `collect`.
+pub enum Collected {
+    Batch(Batch),
+    /// Nothing ready within the time budget.
+    Nothing,
+    /// `interrupt` was called.
+    Interrupted,
+}
+
+impl Collection {
+    /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
+    pub fn start(cfg: Config) -> Result<Collection, StartError> {
+        let logs = Arc::new(LogQueue::default());
+        if cfg.tls_insecure {
+            logs.push(
+                Level::Warn,
+                "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events",
+            );
+        }
+        if cfg.token_file_world_readable() {
+            logs.push(Level::Warn, "token_file can be read by other users; run chmod 600 on it");
+        }
+        let mut stores = Vec::new();
+        let mut specs = Vec::new();
+        for spec in streams_for(&cfg) {
+            let (store, state) =
+                open_stream(&cfg.state_dir, &spec.name, &spec.description).map_err(StartError::State)?;
+            logs.push(
+                Level::Info,
+                match state.checkpoint {
+                    Some(c) => {
+                        format!("stream {}: resuming from checkpoint {c} ({})", spec.name, store.path().display())
+                    }
+                    None => format!("stream {}: first run, reading from {}", spec.name, cfg.since),
+                },
+            );
+            stores.push(store);
+            specs.push((spec, state));
+        }
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let stop = Arc::new(StopSignal::new());
+        let collector =
+            Collector::new(cfg, specs, stats.clone(), stop.clone(), logs.clone()).map_err(StartError::Config)?;
+        let mailbox = Arc::new(Mailbox::default());
+        let (done_tx, done_rx) = mpsc::channel();
+        {
+            let (mailbox, stop) = (mailbox.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("slack-audit-worker".into())
+                .spawn(move || {
+                    work(collector, &mailbox, &stop);
+                    let _ = done_tx.send(());
+                })
+                .map_err(|e| StartError::Config(ConfigError(format!("cannot start the worker thread: {e}"))))?;
+        }
+        Ok(Collection {
+            stores,
+            mailbox,
+            stop,
+            stats,
+            logs,
+            pending: VecDeque::new(),
+            failed: None,
+            caught_up: false,
+            worker_done: Some(done_rx),
+        })
+    }
+
+    /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
+    /// were all duplicates are made durable here without being handed over.
+    pub fn collect(&mut self, timeout: Duration) -> Result<Collected, CollectError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.pending.iter().filter(|p| p.handed_over).count() >= MAX_PENDING {
+            return Err(CollectError::Permanent(format!(
+                "{MAX_PENDING} batches were handed over without an acknowledgement; acknowledge them before collecting more"
+            )));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.mailbox.take(left) {
+                Taken::TimedOut => return Ok(Collected::Nothing),
+                Taken::Interrupted => return Ok(Collected::Interrupted),
+                Taken::Msg(Msg::CaughtUp) => {
+                    self.caught_up = true;
+                    self.with_stats(|s| s.caught_up = true);
+                }
+                Taken::Msg(Msg::Failed(e)) => {
+                    self.logs.push(Level::Error, e.to_string());
+                    if matches!(e, CollectError::Permanent(_)) {
+                        self.failed = Some(e.clone());
+                    }
+                    return Err(e);
+                }
+                Taken::Msg(Msg::Batch(mut batch)) => {
+                    let snapshot = std::mem::take(&mut batch.snapshot);
+                    let events = batch.len() as u64;
+                    if events == 0 {
+                        if self.pending.is_empty() {
+                            self.save(batch.stream, &snapshot).map_err(|e| CollectError::Permanent(e.0))?;
+                        } else {
+                            self.pending.push_back(Pending {
+                                id: batch.id,
+                                stream: batch.stream,
+                                snapshot,
+                                events,
+                                handed_over: false,
+                            });
+                        }
+                        continue;
+                    }
+                    self.caught_up = false;
+                    self.pending.push_back(Pending {
+                        id: batch.id,
+                        stream: batch.stream,
+                        snapshot,
+                        events,
+                        handed_over: true,
+                    });
+                    let pending = self.pending.iter().filter(|p| p.handed_over).count() as u64;
+                    self.with_stats(|s| {
+                        s.events += events;
+                        s.batches_pending = pending;
+                        s.caught_up = false;
+                    });
+                    return Ok(Collected::Batch(*batch));
+                }
+            }
+        }
+    }
+
+    /// The host took batch `id` (and every batch handed over before it): make it durable.
+    pub fn ack(&mut self, id: u64) -> Result<(), StateError> {
+        let Some(pos) = self.pending.iter().position(|p| p.id == id && p.handed_over) else {
+            return Err(StateError(format!(
+                "batch {id} is not waiting for an acknowledgement (already acknowledged, or never handed over)"
+            )));
+        };
+        // Pages of duplicates that followed this batch become durable with it.
+        let mut upto = pos;
+        while upto + 1 < self.pending.len() && !self.pending[upto + 1].handed_over {
+            upto += 1;
+        }
+        // Newest snapshot per stream among the acknowledged ones.
+        let mut latest: Vec<Option<usize>> = vec![None; self.stores.len()];
+        for (k, p) in self.pending.iter().enumerate().take(upto + 1) {
+            latest[p.stream] = Some(k);
+        }
+        for (stream, k) in latest.iter().enumerate() {
+            if let Some(k) = k {
+                let snapshot = self.pending[*k].snapshot.clone();
+                self.save(stream, &snapshot)?;
+            }
+        }
+        let acked: u64 = self.pending.drain(..=upto).map(|p| p.events).sum();
+        let pending = self.pending.iter().filter(|p| p.handed_over).count() as u64;
+        self.with_stats(|s| {
+            s.events_acked += acked;
+            s.batches_pending = pending;
+        });
+        Ok(())
+    }
+
+    fn save(&self, stream: usize, state: &StreamState) -> Result<(), StateError> {
+        let r = self.stores[stream].save(state);
+        if let Err(e) = &r {
+            self.logs.push(Level::Error, e.to_string());
+            self.with_stats(|s| s.last_error = Some(e.0.clone()));
+        }
+        r
+    }
+
+    /// True once the worker reported that every stream caught up and nothing is unacknowledged.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up && self.pending.iter().all(|p| !p.handed_over)
+    }
+
+    /// Makes a blocked (or the next) `collect` return `Interrupted` at once. Thread-safe.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.mailbox.clone())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The next log message for the host to print.
+    pub fn next_log(&self) -> Option<(Level, String)> {
+        self.logs.pop()
+    }
+
+    fn with_stats(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Stops the worker (waiting at most `grace` for it) and releases the state locks.
+    /// Unacknowledged batches are not made durable: they will be delivered again.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.stop_worker(grace);
+    }
+
+    fn stop_worker(&mut self, grace: Duration) {
+        self.stop.set();
+        self.mailbox.close();
+        if let Some(done) = self.worker_done.take() {
+            // A request in flight finishes (or times out) on its own; the worker then exits.
+            // It writes no state, so leaving it behind is safe.
+            let _ = done.recv_timeout(grace);
+        }
+    }
+}
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        self.stop_worker(Duration::from_millis(500));
+    }
+}
+
+/// A cloneable, thread-safe way to interrupt a `collect`.
+#[derive(Clone)]
+pub struct Interrupter(Arc<Mailbox>);
+
+impl Interrupter {
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+/// The worker thread: fetch pages, post them, report catching up and failures.
+fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
+    let mut reported_caught_up = false;
+    while !stop.is_set() {
+        match c.next_batch() {
+            Ok(Some(batch)) => {
+                reported_caught_up = false;
+                if !mailbox.post(Msg::Batch(Box::new(batch))) {
+                    return;
+                }
+            }
+            Ok(None) => {
+                if !reported_caught_up && c.all_caught_up() {
+                    reported_caught_up = true;
+                    if !mailbox.post(Msg::CaughtUp) {
+                        return;
+                    }
+                }
+                let wait = c
+                    .next_due()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+                    .unwrap_or(Duration::from_secs(1))
+                    .clamp(Duration::from_millis(10), Duration::from_secs(1));
+                stop.sleep(wait);
+            }
+            Err(CollectError::Stopped) => return,
+            Err(e @ CollectError::Permanent(_)) => {
+                mailbox.post(Msg::Failed(e));
+                return;
+            }
+            Err(e @ CollectError::Transient(_)) => {
+                if !mailbox.post(Msg::Failed(e)) {
+                    return;
+                }
+                stop.sleep(c.interval());
+            }
+        }
+    }
+}

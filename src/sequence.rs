@@ -1,0 +1,391 @@
+//! The pagination and checkpoint state machine of one stream: pure, no I/O, no clock.
+//!
+//! A *sequence* walks one window `[oldest, latest]` newest first, one page at a time, resending
+//! the whole query with every cursor. [`StreamState`] is exactly what the state file holds:
+//!
+//! * `checkpoint`: every entry dated at or before it was delivered and acknowledged;
+//! * `seen`: ids delivered at or after `checkpoint - overlap`, dropped when re-read;
+//! * `inflight`: the sequence being walked (its bounds, the cursor of the next page, the
+//!   lowest second delivered so far and the ids delivered at that second), so a restart resumes
+//!   where the last acknowledged page ended, and an expired cursor restarts from `lowest`.
+//!
+//! The collector clones the state after each page; the clone becomes durable only when the
+//! host acknowledges that page.
+
+use crate::dedupe::SeenSet;
+use serde::{Deserialize, Serialize};
+
+/// The window policy of a stream, from the config.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowPolicy {
+    /// The first run reads from here.
+    pub since: i64,
+    /// A sequence reads up to `now - lag`.
+    pub lag: i64,
+    /// A sequence re-reads this many seconds before the checkpoint (late-event guard).
+    pub overlap: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    pub checkpoint: Option<i64>,
+    pub seen: SeenSet,
+    pub inflight: Option<InFlight>,
+    /// Entries delivered by this stream since its state was created.
+    pub delivered_total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub oldest: i64,
+    /// Becomes the checkpoint when the sequence ends.
+    pub latest: i64,
+    /// The `latest` sent with the current cursor chain: `latest`, or `lowest` after an expired
+    /// cursor made the sequence restart.
+    pub query_latest: i64,
+    /// The cursor of the next page; `None` for the first page of a chain.
+    pub cursor: Option<String>,
+    /// The lowest second delivered so far in this sequence.
+    pub lowest: Option<i64>,
+    /// Ids delivered at `lowest`.
+    pub lowest_ids: SeenSet,
+    /// Ids delivered in this sequence dated at or after `latest - overlap`: the next `seen`.
+    pub carry: SeenSet,
+    pub delivered: u64,
+    /// How often an expired cursor restarted this sequence.
+    pub restarts: u32,
+}
+
+/// The next request of a stream: the full query to send, with the cursor if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub oldest: i64,
+    pub latest: i64,
+    pub cursor: Option<String>,
+}
+
+/// What to do with one page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageVerdict {
+    /// One flag per entry of the page: deliver it or not.
+    pub deliver: Vec<bool>,
+    /// Entries dropped because they were delivered before.
+    pub duplicates: u64,
+    /// Entries dropped because they lie outside the window asked for (a server bug).
+    pub out_of_window: u64,
+    /// The sequence ended with this page; the checkpoint moved to its `latest`.
+    pub sequence_done: bool,
+}
+
+impl StreamState {
+    /// The request to send next, starting a new sequence if none is in flight and `now - lag`
+    /// is past the checkpoint. `None` means caught up.
+    pub fn plan(&mut self, now: i64, policy: &WindowPolicy) -> Option<PageRequest> {
+        if self.inflight.is_none() {
+            let latest = now - policy.lag;
+            let oldest = match self.checkpoint {
+                Some(c) if latest <= c => return None,
+                Some(c) => (c - policy.overlap).max(0),
+                None if latest < policy.since => return None,
+                None => policy.since,
+            };
+            self.inflight = Some(InFlight {
+                oldest,
+                latest,
+                query_latest: latest,
+                cursor: None,
+                lowest: None,
+                lowest_ids: SeenSet::new(),
+                carry: SeenSet::new(),
+                delivered: 0,
+                restarts: 0,
+            });
+        }
+        let f = self.inflight.as_ref()?;
+        Some(PageRequest { oldest: f.oldest, latest: f.query_latest, cursor: f.cursor.clone() })
+    }
+
+    /// True when nothing is in flight and the checkpoint is within `slack` seconds of `now - lag`.
+    pub fn caught_up(&self, now: i64, policy: &WindowPolicy, slack: i64) -> bool {
+        self.inflight.is_none() && self.checkpoint.is_some_and(|c| c >= now - policy.lag - slack)
+    }
+
+    /// Applies one page (its entries' `(id, date_create)` in the order received, and its
+    /// `next_cursor`) to the in-flight sequence and says which entries to deliver.
+    pub fn on_page<'a, I>(&mut self, entries: I, next_cursor: &str, policy: &WindowPolicy) -> PageVerdict
+    where
+        I: IntoIterator<Item = (&'a str, i64)>,
+    {
+        let mut v = PageVerdict::default();
+        let Some(f) = self.inflight.as_mut() else {
+            return v;
+        };
+        let carry_floor = f.latest - policy.overlap;
+        for (id, date) in entries {
+            let ok = if date < f.oldest || date > f.query_latest {
+                v.out_of_window += 1;
+                false
+            } else if self.seen.contains(id)
+                || f.carry.contains(id)
+                || (f.lowest == Some(date) && f.lowest_ids.contains(id))
+            {
+                v.duplicates += 1;
+                false
+            } else {
+                if f.lowest.is_none_or(|l| date < l) {
+                    f.lowest = Some(date);
+                    f.lowest_ids.clear();
+                }
+                if f.lowest == Some(date) {
+                    f.lowest_ids.insert(id, date);
+                }
+                if date >= carry_floor {
+                    f.carry.insert(id, date);
+                }
+                f.delivered += 1;
+                true
+            };
+            v.deliver.push(ok);
+        }
+        self.delivered_total += v.deliver.iter().filter(|d| **d).count() as u64;
+        if next_cursor.is_empty() {
+            self.finish(policy);
+            v.sequence_done = true;
+        } else if let Some(f) = self.inflight.as_mut() {
+            f.cursor = Some(next_cursor.to_string());
+        }
+        v
+    }
+
+    /// The cursor expired: restart the chain from the lowest second delivered, keeping the ids
+    /// delivered there so none is repeated and none of that second's other entries is lost.
+    pub fn on_invalid_cursor(&mut self) {
+        if let Some(f) = self.inflight.as_mut() {
+            f.cursor = None;
+            f.query_latest = f.lowest.unwrap_or(f.latest);
+            f.restarts += 1;
+        }
+    }
+
+    fn finish(&mut self, policy: &WindowPolicy) {
+        if let Some(f) = self.inflight.take() {
+            self.checkpoint = Some(f.latest);
+            self.seen.extend(&f.carry);
+            self.seen.prune_below(f.latest - policy.overlap);
+        }
+    }
+
+    /// Seconds of history not yet covered: how far the stream is behind `now`.
+    pub fn lag_behind(&self, now: i64) -> Option<i64> {
+        // Newest first: until a sequence ends, only its old checkpoint is certain.
+        self.checkpoint.or(self.inflight.as_ref().map(|f| f.oldest)).map(|c| now - c)
+    }
+
+    /// The share of the in-flight window already covered, 0.0..=1.0 (newest first, so it is the
+    /// part between `lowest` and `latest`).
+    pub fn window_progress(&self) -> Option<f64> {
+        let f = self.inflight.as_ref()?;
+        let span = (f.latest - f.oldest).max(1) as f64;
+        Some(f.lowest.map(|l| (f.latest - l) as f64 / span).unwrap_or(0.0).clamp(0.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const POLICY: WindowPolicy = WindowPolicy { since: 100, lag: 0, overlap: 0 };
+
+    /// An in-memory audit API: newest first, inclusive bounds, keyset cursors that keep only a
+    /// position (the query comes from each request), optional expiry.
+    struct FakeApi {
+        entries: Vec<(String, i64)>,
+        limit: usize,
+    }
+
+    impl FakeApi {
+        fn page(&self, req: &PageRequest) -> (Vec<(String, i64)>, String) {
+            let mut all: Vec<&(String, i64)> =
+                self.entries.iter().filter(|(_, d)| *d >= req.oldest && *d <= req.latest).collect();
+            all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+            let start = match &req.cursor {
+                Some(c) => {
+                    let (d, id) = c.split_once('|').unwrap();
+                    let d: i64 = d.parse().unwrap();
+                    all.iter().position(|(i, dd)| (*dd, i.as_str()) < (d, id)).unwrap_or(all.len())
+                }
+                None => 0,
+            };
+            let page: Vec<(String, i64)> = all[start..].iter().take(self.limit).map(|e| (*e).clone()).collect();
+            let next = if start + page.len() < all.len() {
+                let last = page.last().unwrap();
+                format!("{}|{}", last.1, last.0)
+            } else {
+                String::new()
+            };
+            (page, next)
+        }
+    }
+
+    fn entries(spec: &[(i64, usize)]) -> Vec<(String, i64)> {
+        let mut v = Vec::new();
+        for (d, n) in spec {
+            for i in 0..*n {
+                v.push((format!("e{d}-{i:05}"), *d));
+            }
+        }
+        v
+    }
+
+    /// Drives one stream to the end of its sequence, returning the delivered ids.
+    fn drain(
+        state: &mut StreamState,
+        api: &FakeApi,
+        now: i64,
+        policy: &WindowPolicy,
+        expire_every: Option<usize>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        // Requests in the current cursor chain; every k-th one finds its cursor expired.
+        let mut chain = 0;
+        while let Some(req) = state.plan(now, policy) {
+            chain += 1;
+            if req.cursor.is_some() && expire_every.is_some_and(|k| chain % k == 0) {
+                state.on_invalid_cursor();
+                chain = 0;
+                continue;
+            }
+            let (page, next) = api.page(&req);
+            let v = state.on_page(page.iter().map(|(i, d)| (i.as_str(), *d)), &next, policy);
+            out.extend(page.iter().zip(&v.deliver).filter(|(_, d)| **d).map(|((i, _), _)| i.clone()));
+            if v.sequence_done {
+                break;
+            }
+        }
+        out
+    }
+
+    fn assert_exactly(delivered: &[String], expected: &[(String, i64)]) {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for d in delivered {
+            *counts.entry(d).or_default() += 1;
+        }
+        let dups: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+        assert!(dups.is_empty(), "duplicates: {dups:?}");
+        let missing: Vec<_> = expected.iter().filter(|(i, _)| !counts.contains_key(i.as_str())).collect();
+        assert!(missing.is_empty(), "missing {} e.g. {:?}", missing.len(), missing.first());
+        assert_eq!(delivered.len(), expected.len());
+    }
+
+    #[test]
+    fn first_sequence_reads_since_to_now_minus_lag_and_moves_the_checkpoint() {
+        let api = FakeApi { entries: entries(&[(100, 3), (150, 2), (200, 4), (250, 9)]), limit: 2 };
+        let mut s = StreamState::default();
+        let policy = WindowPolicy { since: 100, lag: 51, overlap: 0 };
+        let got = drain(&mut s, &api, 300, &policy, None);
+        assert_exactly(&got, &api.entries[..9]);
+        assert_eq!(s.checkpoint, Some(249));
+        assert!(s.inflight.is_none());
+        assert!(s.caught_up(300, &policy, 0));
+    }
+
+    #[test]
+    fn the_inclusive_boundary_second_is_re_read_without_repeats_or_losses() {
+        let mut api = FakeApi { entries: entries(&[(100, 5), (200, 5)]), limit: 3 };
+        let mut s = StreamState::default();
+        let first = drain(&mut s, &api, 200, &POLICY, None);
+        assert_eq!(first.len(), 10);
+        // more events land in the checkpoint second itself and after it
+        api.entries.extend(entries(&[(300, 4)]));
+        api.entries.push(("late-at-200".into(), 200));
+        let second = drain(&mut s, &api, 300, &POLICY, None);
+        let mut all = first.clone();
+        all.extend(second);
+        assert_exactly(&all, &api.entries);
+    }
+
+    #[test]
+    fn one_second_holding_many_pages_is_fully_delivered() {
+        let api = FakeApi { entries: entries(&[(150, 1), (200, 2500), (201, 1)]), limit: 97 };
+        let mut s = StreamState::default();
+        let got = drain(&mut s, &api, 300, &POLICY, None);
+        assert_exactly(&got, &api.entries);
+    }
+
+    #[test]
+    fn expired_cursors_restart_from_the_lowest_second_without_repeats() {
+        // A chain of k requests must get further than the restart re-reads: the busiest
+        // second (41) is smaller than the k - 1 pages of 13 a chain reads.
+        let api = FakeApi { entries: entries(&[(120, 30), (150, 40), (170, 7), (200, 41)]), limit: 13 };
+        for k in [5, 6, 8] {
+            let mut s = StreamState::default();
+            let got = drain(&mut s, &api, 300, &POLICY, Some(k));
+            assert_exactly(&got, &api.entries);
+            assert!(s.inflight.is_none(), "k={k}");
+        }
+    }
+
+    #[test]
+    fn a_restart_from_any_acknowledged_snapshot_loses_nothing() {
+        let api = FakeApi { entries: entries(&[(110, 20), (130, 45), (160, 3), (190, 60)]), limit: 10 };
+        // crash after each possible page: resume from the snapshot taken after page `crash_at`
+        for crash_at in 0..14 {
+            let mut s = StreamState::default();
+            let mut delivered = Vec::new();
+            let mut snapshot = s.clone();
+            let mut page_no = 0;
+            while let Some(req) = s.plan(300, &POLICY) {
+                let (page, next) = api.page(&req);
+                let v = s.on_page(page.iter().map(|(i, d)| (i.as_str(), *d)), &next, &POLICY);
+                delivered.extend(page.iter().zip(&v.deliver).filter(|(_, d)| **d).map(|((i, _), _)| i.clone()));
+                page_no += 1;
+                if page_no <= crash_at {
+                    snapshot = s.clone(); // acknowledged
+                }
+                if v.sequence_done {
+                    break;
+                }
+            }
+            // everything after the snapshot was delivered but never acknowledged: re-delivered
+            let acked = delivered.len().min(snapshot.delivered_total as usize);
+            let mut union: Vec<String> = delivered[..acked].to_vec();
+            let mut resumed = snapshot;
+            union.extend(drain(&mut resumed, &api, 300, &POLICY, None));
+            assert_exactly(&union, &api.entries);
+        }
+    }
+
+    #[test]
+    fn overlap_catches_late_events_and_drops_re_read_ids() {
+        let policy = WindowPolicy { since: 100, lag: 0, overlap: 60 };
+        let mut api = FakeApi { entries: entries(&[(150, 5), (190, 5), (200, 5)]), limit: 4 };
+        let mut s = StreamState::default();
+        let mut all = drain(&mut s, &api, 200, &policy, None);
+        // an event dated 170 becomes visible only now (30 s late), plus new ones
+        api.entries.push(("late-170".into(), 170));
+        api.entries.extend(entries(&[(230, 3)]));
+        all.extend(drain(&mut s, &api, 240, &policy, None));
+        assert_exactly(&all, &api.entries);
+        // the seen set only holds the overlap window [180, 240]: 5 + 5 + 3 ids
+        assert_eq!(s.seen.len(), 13);
+    }
+
+    #[test]
+    fn entries_outside_the_window_are_dropped_and_counted() {
+        let mut s = StreamState::default();
+        let policy = WindowPolicy { since: 100, lag: 0, overlap: 0 };
+        s.plan(200, &policy).unwrap();
+        let v = s.on_page([("a", 150), ("b", 99), ("c", 201)], "", &policy);
+        assert_eq!(v.deliver, vec![true, false, false]);
+        assert_eq!(v.out_of_window, 2);
+    }
+
+    #[test]
+    fn caught_up_streams_plan_nothing() {
+        let mut s = StreamState { checkpoint: Some(500), ..Default::default() };
+        assert_eq!(s.plan(500, &POLICY), None);
+        let r = s.plan(510, &WindowPolicy { since: 0, lag: 5, overlap: 3 }).unwrap();
+        assert_eq!((r.oldest, r.latest, r.cursor), (497, 505, None));
+    }
+}

@@ -1,0 +1,244 @@
+//! The durable store of checkpoints: one JSON file per stream in `state_dir`.
+//!
+//! Writes are atomic (temp file, fsync, rename, fsync of the directory), files are mode 0600
+//! and schema-versioned, and each stream is owned by one process at a time through an
+//! exclusive `flock` on its `.lock` file. A file that cannot be read is an error, never a
+//! silent restart from scratch: that would re-deliver the whole history.
+
+use crate::sequence::StreamState;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The schema this build writes and reads. Bump it only with a migration of older files.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug)]
+pub struct StateError(pub String);
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// What the file holds: the schema, which stream it belongs to, and the state.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    schema: u32,
+    /// The stream's source and filters, checked on load so two configs never share a file.
+    stream: String,
+    /// Unix seconds of this write, for humans reading the file.
+    updated: i64,
+    state: StreamState,
+}
+
+/// Just enough of a file to read its schema before trusting the rest.
+#[derive(Deserialize)]
+struct SchemaProbe {
+    schema: u32,
+}
+
+/// One stream's state file, locked for this process while the value lives.
+#[derive(Debug)]
+pub struct StreamStore {
+    path: PathBuf,
+    stream: String,
+    /// Held for the exclusive flock; closing it releases the lock.
+    _lock: File,
+}
+
+/// Opens (creating if needed) `dir`, locks stream `name` and loads its state.
+/// `description` names the source and filters; a file written for another description is refused.
+pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamStore, StreamState), StateError> {
+    fs::create_dir_all(dir).map_err(|e| {
+        StateError(format!(
+            "cannot create state_dir {}: {e}; create it (mode 0700) for the user running slack-audit, or set state_dir",
+            dir.display()
+        ))
+    })?;
+    let lock_path = dir.join(format!("{name}.lock"));
+    let mut lock =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock_path).map_err(
+            |e| {
+                StateError(format!(
+                    "cannot open lock file {}: {e}; state_dir must be writable by the user running slack-audit",
+                    lock_path.display()
+                ))
+            },
+        )?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = lock.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+        return Err(StateError(format!(
+            "stream `{name}` in state_dir {} is in use by another slack-audit collector{who}; run one collector per stream, or give this one its own state_dir",
+            dir.display()
+        )));
+    }
+    let _ = lock.set_len(0);
+    let _ = write!(lock, "{}", std::process::id());
+
+    let path = dir.join(format!("{name}.json"));
+    let state = match fs::read(&path) {
+        Ok(bytes) => parse_state_file(&bytes, &path, description)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StreamState::default(),
+        Err(e) => return Err(StateError(format!(
+            "cannot read state file {}: {e}; fix its permissions (it must be readable by the user running slack-audit)",
+            path.display()
+        ))),
+    };
+    Ok((StreamStore { path, stream: description.to_string(), _lock: lock }, state))
+}
+
+/// Parses a state file's bytes, with errors that say what to do.
+pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<StreamState, StateError> {
+    let aside = format!(
+        "restore it from a backup, or move it aside to start again from `since` (events after the old checkpoint would be re-read)"
+    );
+    let probe: SchemaProbe = serde_json::from_slice(bytes)
+        .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
+    if probe.schema > SCHEMA {
+        return Err(StateError(format!(
+            "state file {} has schema {} but this slack-audit reads schema {SCHEMA}: it was written by a newer version; upgrade slack-audit (the file was left untouched)",
+            path.display(),
+            probe.schema
+        )));
+    }
+    if probe.schema == 0 {
+        return Err(StateError(format!("state file {} has an invalid schema 0; {aside}", path.display())));
+    }
+    let file: StateFile = serde_json::from_slice(bytes)
+        .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
+    if file.stream != description {
+        return Err(StateError(format!(
+            "state file {} belongs to stream `{}`, not `{description}`; use another state_dir for this configuration",
+            path.display(),
+            file.stream
+        )));
+    }
+    Ok(file.state)
+}
+
+impl StreamStore {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `state` atomically; on any error the previous file is left as it was.
+    pub fn save(&self, state: &StreamState) -> Result<(), StateError> {
+        let file = StateFile {
+            schema: SCHEMA,
+            stream: self.stream.clone(),
+            updated: crate::config::now_unix(),
+            state: state.clone(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| StateError(format!("cannot encode state: {e}")))?;
+        write_atomically(&self.path, &bytes).map_err(|e| {
+            StateError(format!(
+                "cannot write state file {}: {e}; the previous checkpoint is intact. Free space in or fix permissions of its directory",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// temp file (0600) + write + fsync + rename + fsync of the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a stream's state without locking it (for `state show`).
+pub fn peek(dir: &Path, name: &str, description: &str) -> Result<Option<StreamState>, StateError> {
+    let path = dir.join(format!("{name}.json"));
+    match fs::read(&path) {
+        Ok(bytes) => parse_state_file(&bytes, &path, description).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StateError(format!("cannot read state file {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(c: i64) -> StreamState {
+        StreamState { checkpoint: Some(c), ..Default::default() }
+    }
+
+    #[test]
+    fn save_then_reopen_returns_the_state_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, s) = open_stream(dir.path(), "audit", "audit").unwrap();
+        assert_eq!(s, StreamState::default());
+        store.save(&state(42)).unwrap();
+        let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(store);
+        let (_store, s) = open_stream(dir.path(), "audit", "audit").unwrap();
+        assert_eq!(s.checkpoint, Some(42));
+    }
+
+    #[test]
+    fn a_second_owner_of_the_stream_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_a, _) = open_stream(dir.path(), "audit", "audit").unwrap();
+        let e = open_stream(dir.path(), "audit", "audit").unwrap_err();
+        assert!(e.0.contains("in use by another"), "{e}");
+        // another stream in the same directory is fine
+        assert!(open_stream(dir.path(), "access", "access").is_ok());
+    }
+
+    #[test]
+    fn corrupt_future_and_foreign_files_are_errors_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.json");
+        for (bytes, expect) in [
+            (&b"{not json"[..], "corrupt"),
+            (&br#"{"schema": 99, "whatever": 1}"#[..], "newer version"),
+            (&br#"{"schema": 1, "stream": "audit-x", "updated": 0, "state": {"checkpoint": 5, "seen": [], "inflight": null, "delivered_total": 0}}"#[..], "belongs to stream"),
+        ] {
+            fs::write(&path, bytes).unwrap();
+            let e = open_stream(dir.path(), "audit", "audit").unwrap_err();
+            assert!(e.0.contains(expect), "{e}");
+            assert_eq!(fs::read(&path).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open_stream(dir.path(), "audit", "audit").unwrap();
+        store.save(&state(1)).unwrap();
+        // a directory where the temp file should go makes the write fail
+        fs::create_dir(dir.path().join("audit.json.tmp")).unwrap();
+        let e = store.save(&state(2)).unwrap_err();
+        assert!(e.0.contains("previous checkpoint is intact"), "{e}");
+        let back = peek(dir.path(), "audit", "audit").unwrap().unwrap();
+        assert_eq!(back.checkpoint, Some(1));
+    }
+}
