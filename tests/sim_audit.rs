@@ -504,6 +504,41 @@ fn filters_combine_with_and() {
     assert_eq!(sim.stats().incomplete_cursor_queries, 0);
 }
 
+/// With `short_pages`, some pages hold fewer than `limit` entries but still carry a cursor, and
+/// a client that keeps going until the cursor is empty still gets every entry once.
+#[test]
+fn short_pages_do_not_end_a_sequence() {
+    let sim = Sim::start(SimConfig {
+        short_pages: true,
+        ..config(2000)
+    })
+    .unwrap();
+    let a = agent();
+    let mut cursor = String::new();
+    let mut all = Vec::new();
+    let mut short_with_cursor = 0;
+    loop {
+        let mut p = vec![("limit", "50".to_string())];
+        if !cursor.is_empty() {
+            p.push(("cursor", cursor.clone()));
+        }
+        let r = logs(&a, &sim, &p);
+        let got = entries(&r);
+        cursor = next_cursor(&r);
+        if got.len() < 50 && !cursor.is_empty() {
+            short_with_cursor += 1;
+        }
+        all.extend(got);
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert!(short_with_cursor > 0);
+    assert_eq!(sim.stats().short_pages, short_with_cursor);
+    let ids: HashSet<String> = all.iter().map(|e| e.0.clone()).collect();
+    assert_eq!((ids.len(), all.len()), (2000, 2000));
+}
+
 /// `/schemas` and `/actions` answer without a token and list real action names.
 #[test]
 fn schemas_and_actions() {
@@ -584,6 +619,19 @@ fn live_and_late_events() {
         "late events"
     );
     assert!(sim.dataset().len() as u64 >= 100 + st.live_events_added);
+    // Access-log aggregates move too: rows are added while the sim runs.
+    let url = format!("{}/team.accessLogs?count=1000", sim.web_url());
+    let mut r = a
+        .get(&url)
+        .header("Authorization", &format!("Bearer {}", sim.token()))
+        .call()
+        .unwrap();
+    let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(
+        v["paging"]["total"].as_u64().unwrap() > 300,
+        "{}",
+        v["paging"]
+    );
     let ids = sim.insert_events(&[START + 5]);
     assert!(sim
         .dataset()
@@ -602,4 +650,64 @@ fn shutdown_is_prompt() {
     sim.shutdown();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
+
+/// Not a check but a measurement: drains 1,000,000 entries at limit 9999 through ureq and
+/// prints the time per page. Run with
+/// `cargo test --release --test sim_audit drain_a_million -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn drain_a_million() {
+    let t = Instant::now();
+    let sim = Sim::start(SimConfig {
+        gzip: false,
+        ..config(1_000_000)
+    })
+    .unwrap();
+    println!("start with 1M entries: {:?}", t.elapsed());
+    let a = agent();
+    let t = Instant::now();
+    let mut cursor = String::new();
+    let (mut n, mut pages) = (0usize, 0usize);
+    let mut slowest = Duration::ZERO;
+    loop {
+        let mut q = format!("oldest={START}&latest={END}&limit=9999");
+        if !cursor.is_empty() {
+            q.push_str(&format!("&cursor={}", enc(&cursor)));
+        }
+        let p = Instant::now();
+        let url = format!("{}/logs?{q}", sim.audit_url());
+        let mut r = a
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", sim.token()))
+            .call()
+            .unwrap();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap();
+        slowest = slowest.max(p.elapsed());
+        // Cheap scan instead of a JSON parse: count entries and find the cursor.
+        let pat = b"\"date_create\":";
+        n += body.windows(pat.len()).filter(|w| w == pat).count();
+        let tail = String::from_utf8_lossy(&body[body.len() - 200..]).into_owned();
+        cursor = tail
+            .rsplit("\"next_cursor\":\"")
+            .next()
+            .unwrap()
+            .trim_end_matches("\"}}")
+            .to_string();
+        pages += 1;
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    let el = t.elapsed();
+    println!(
+        "drained {n} entries in {pages} pages: {el:?} total, {:?} per page, slowest {slowest:?}",
+        el / pages as u32
+    );
+    assert_eq!(n, 1_000_000);
 }

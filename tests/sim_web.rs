@@ -326,3 +326,15 @@ fn sim_endpoints_match_rust_api() {
     assert_eq!(v["calls"], 0);
     assert_eq!(sim.stats().entries, 540);
 }
+
+/// `run_cli` serves in the foreground and returns by itself once `duration` has passed.
+#[test]
+fn run_cli_stops_after_duration() {
+    let t = std::time::Instant::now();
+    slack_audit::sim::run_cli(config(), 0, Some(1)).unwrap();
+    let el = t.elapsed();
+    assert!(
+        el >= Duration::from_secs(1) && el < Duration::from_secs(3),
+        "{el:?}"
+    );
+}

@@ -630,7 +630,7 @@ fn serve_conn(s: &Shared, mut stream: TcpStream) {
         };
         let gzip_ok = req.accepts_gzip() && lock(&s.knobs).gzip;
         let keep_alive = req.keep_alive;
-        let (resp, truncate) = match route(s, &req) {
+        let (mut resp, truncate) = match route(s, &req) {
             Outcome::Reset { rst } => {
                 if rst {
                     http::reset(stream);
@@ -648,7 +648,7 @@ fn serve_conn(s: &Shared, mut stream: TcpStream) {
                 Err(_) => return,
             }
         } else {
-            resp.body.clone()
+            std::mem::take(&mut resp.body)
         };
         let head = http::head(&resp, body.len(), gzip_ok, keep_alive && !truncate);
         let sent = if truncate {
