@@ -3,7 +3,9 @@
 //! Layout (25 bytes, so the base64 form always ends in `==`):
 //! `salt, version, instance_lo, FB FF BF, date (i64 BE), idx (u32 BE), serial (u32 BE),
 //! instance_hi, check (u16 BE)`. The three marker bytes encode as `+/+/`, so every cursor
-//! carries the characters a client must percent-encode; the salt varies the rest.
+//! carries the characters a client must percent-encode; the salt varies the rest, and the
+//! payload (date .. instance_hi) is masked with a keystream derived from seed and salt so that
+//! cursors look opaque, as Slack's do.
 
 use super::data::h3;
 
@@ -28,6 +30,21 @@ fn check(seed: u64, bytes: &[u8]) -> u16 {
     acc as u16
 }
 
+/// XORs the payload bytes 6..23 with a keystream of (seed, salt); its own inverse.
+fn mask(seed: u64, b: &mut [u8; LEN]) {
+    let k1 = h3(seed, u64::from(b[0]), 0xC0);
+    let k2 = h3(seed, u64::from(b[0]), 0xC1);
+    let key: Vec<u8> = k1
+        .to_le_bytes()
+        .into_iter()
+        .chain(k2.to_le_bytes())
+        .chain([k1 as u8 ^ 0x5A])
+        .collect();
+    for (byte, k) in b[6..23].iter_mut().zip(key) {
+        *byte ^= k;
+    }
+}
+
 pub(crate) fn encode(seed: u64, d: Decoded, salt: u8) -> String {
     let mut b = [0u8; LEN];
     b[0] = salt;
@@ -38,19 +55,21 @@ pub(crate) fn encode(seed: u64, d: Decoded, salt: u8) -> String {
     b[14..18].copy_from_slice(&d.idx.to_be_bytes());
     b[18..22].copy_from_slice(&d.serial.to_be_bytes());
     b[22] = (d.instance >> 8) as u8;
+    mask(seed, &mut b);
     let c = check(seed, &b[..23]);
     b[23..25].copy_from_slice(&c.to_be_bytes());
     base64_encode(&b)
 }
 
 pub(crate) fn decode(seed: u64, s: &str) -> Option<Decoded> {
-    let b = base64_decode(s)?;
-    if b.len() != LEN || b[1] != VERSION || b[3..6] != MARKER {
+    let mut b: [u8; LEN] = base64_decode(s)?.try_into().ok()?;
+    if b[1] != VERSION || b[3..6] != MARKER {
         return None;
     }
     if check(seed, &b[..23]).to_be_bytes() != b[23..25] {
         return None;
     }
+    mask(seed, &mut b);
     Some(Decoded {
         date: i64::from_be_bytes(b[6..14].try_into().ok()?),
         idx: u32::from_be_bytes(b[14..18].try_into().ok()?),

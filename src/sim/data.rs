@@ -822,11 +822,16 @@ impl World {
         true
     }
 
-    /// Writes the UUID of entry `idx`. Unique per idx: the last 48 bits are a bijection of idx.
+    /// Writes the UUID of entry `idx`. Unique per idx: the last 48 bits are a bijection of idx
+    /// (xor, multiplication by an odd number and xor-shift are all invertible modulo 2^48).
     pub(crate) fn write_id(&self, out: &mut Vec<u8>, idx: u32) {
+        const M48: u64 = 0xffff_ffff_ffff;
         let h1 = h3(self.seed, idx as u64, 1);
-        let h2 = h3(self.seed, 0, 2);
-        let node = (idx as u64 ^ h2) & 0xffff_ffff_ffff;
+        let mut node = (idx as u64 ^ h3(self.seed, 0, 2)) & M48;
+        node = node.wrapping_mul(0x9E37_79B9_7F4B) & M48;
+        node ^= node >> 23;
+        node = node.wrapping_mul(0xC2B2_AE3D_27D5) & M48;
+        node ^= node >> 21;
         push_hex(out, h1 >> 32, 8);
         out.push(b'-');
         push_hex(out, (h1 >> 16) & 0xffff, 4);
