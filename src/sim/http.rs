@@ -306,13 +306,49 @@ pub(crate) fn head(resp: &Response, body_len: usize, gzip: bool, keep_alive: boo
     h.into_bytes()
 }
 
-pub(crate) fn gzip(body: &[u8]) -> io::Result<Vec<u8>> {
+/// Bodies above this size get stored (uncompressed) deflate blocks unless a level is forced.
+pub(crate) const STORED_ABOVE: usize = 1 << 20;
+
+/// gzip-encodes `body`: deflate at `level` (1 = fast) or, with `None`, level 1 up to
+/// [`STORED_ABOVE`] bytes and stored blocks above it. Stored blocks are valid gzip that costs a
+/// copy and a CRC, so a 9,999-entry page does not make the simulator the bottleneck.
+pub(crate) fn gzip(body: &[u8], level: Option<u32>) -> io::Result<Vec<u8>> {
+    let level = match level {
+        Some(l) => l.min(9),
+        None if body.len() > STORED_ABOVE => 0,
+        None => 1,
+    };
+    if level == 0 {
+        return Ok(gzip_stored(body));
+    }
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::fast(),
+        flate2::Compression::new(level),
     );
     enc.write_all(body)?;
     enc.finish()
+}
+
+/// A gzip member made of stored deflate blocks (RFC 1951 3.2.4, RFC 1952).
+fn gzip_stored(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 65535 * 5 + 32);
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    if body.is_empty() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    let mut chunks = body.chunks(65535).peekable();
+    while let Some(c) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = c.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(c);
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(body);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out
 }
 
 /// Closes the socket with an RST instead of a FIN (SO_LINGER with a zero timeout).
@@ -339,6 +375,21 @@ pub(crate) fn reset(stream: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_round_trips() {
+        for n in [0usize, 1, 65535, 65536, 200_000] {
+            let body: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            for level in [Some(0), Some(1), None] {
+                let gz = gzip(&body, level).unwrap();
+                let mut back = Vec::new();
+                flate2::read::GzDecoder::new(&gz[..])
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert_eq!(back, body, "n={n} level={level:?}");
+            }
+        }
+    }
 
     #[test]
     fn decoding() {

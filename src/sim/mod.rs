@@ -82,6 +82,9 @@ pub struct SimConfig {
     pub cursor_ttl: Option<u64>,
     /// Compress when the client sends `Accept-Encoding: gzip`. Default true.
     pub gzip: bool,
+    /// Deflate level 0..=9 for gzip bodies. Default none: level 1 up to 1 MiB, stored
+    /// (uncompressed but valid gzip) blocks above, so large pages stay cheap to serve.
+    pub gzip_level: Option<u32>,
     /// Sometimes answer fewer than `limit` entries (with a cursor) although more exist.
     pub short_pages: bool,
     /// New audit entries per second while running. Default 0.
@@ -128,6 +131,7 @@ impl Default for SimConfig {
             p_invalid_cursor: 0.0,
             cursor_ttl: None,
             gzip: true,
+            gzip_level: None,
             short_pages: false,
             live_rate: 0.0,
             late_fraction: 0.0,
@@ -275,6 +279,7 @@ pub(crate) struct Knobs {
     max_calls_per_minute: u32,
     web_max_calls_per_minute: u32,
     gzip: bool,
+    gzip_level: Option<u32>,
     short_pages: bool,
 }
 
@@ -628,7 +633,11 @@ fn serve_conn(s: &Shared, mut stream: TcpStream) {
             Ok(Some(r)) => r,
             _ => return,
         };
-        let gzip_ok = req.accepts_gzip() && lock(&s.knobs).gzip;
+        let (gzip_on, gzip_level) = {
+            let k = lock(&s.knobs);
+            (k.gzip, k.gzip_level)
+        };
+        let gzip_ok = req.accepts_gzip() && gzip_on;
         let keep_alive = req.keep_alive;
         let (mut resp, truncate) = match route(s, &req) {
             Outcome::Reset { rst } => {
@@ -643,7 +652,7 @@ fn serve_conn(s: &Shared, mut stream: TcpStream) {
             Outcome::Truncate(r) => (r, true),
         };
         let body = if gzip_ok {
-            match http::gzip(&resp.body) {
+            match http::gzip(&resp.body, gzip_level) {
                 Ok(b) => b,
                 Err(_) => return,
             }
@@ -732,6 +741,7 @@ impl Sim {
                 max_calls_per_minute: config.max_calls_per_minute,
                 web_max_calls_per_minute: config.web_max_calls_per_minute,
                 gzip: config.gzip,
+                gzip_level: config.gzip_level,
                 short_pages: config.short_pages,
             }),
             index: RwLock::new(Index {
