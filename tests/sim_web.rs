@@ -338,3 +338,20 @@ fn run_cli_stops_after_duration() {
         "{el:?}"
     );
 }
+
+/// Idle keep-alive connections are closed by the server after `idle_timeout_ms`, and a pooling
+/// client (ureq) notices and reconnects instead of failing.
+#[test]
+fn idle_connections_are_closed() {
+    let sim = Sim::start(SimConfig {
+        idle_timeout_ms: 150,
+        ..config()
+    })
+    .unwrap();
+    let a = agent();
+    let tok = Some(sim.token());
+    assert_eq!(web(&a, &sim, "team.accessLogs", "count=1", tok).0, 200);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(web(&a, &sim, "team.accessLogs", "count=1", tok).0, 200);
+    assert_eq!(sim.stats().connections, 2, "the idle connection was closed");
+}

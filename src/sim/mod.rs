@@ -1025,6 +1025,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn config_json() {
+        let c: SimConfig =
+            serde_json::from_str(r#"{"events":5,"burst":[[100,3]],"error_mode":"paid_only"}"#)
+                .unwrap();
+        assert_eq!(
+            (c.events, c.burst.clone(), c.max_calls_per_minute),
+            (5, vec![(100, 3)], 50)
+        );
+        assert!(serde_json::from_str::<SimConfig>(r#"{"evnets":5}"#).is_err());
+        assert!(SimConfig {
+            p_5xx: 1.5,
+            ..c.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(SimConfig {
+            error_mode: Some("nope".into()),
+            ..c
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
     fn window_retry_after() {
         let mut w = Window::default();
         let t0 = Instant::now();
