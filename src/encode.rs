@@ -1,1 +1,725 @@
-//! placeholder, filled by the encode work
+//! Output encoders: NDJSON lines and Fluent Bit msgpack records.
+//!
+//! Both work on the exact bytes of one entry as Slack sent it (a `RawValue` borrowed from the
+//! page), so an entry is never turned into a `serde_json::Value` tree on the way out.
+//!
+//! - [`ndjson_line`] copies the entry and a `'\n'`; only an entry that holds a raw line break
+//!   (pretty-printed JSON) is compacted first, so that one entry is always one line.
+//! - [`json_to_msgpack`] transcodes JSON to msgpack in one pass. Element counts are not known
+//!   until a container closes, so each container gets a one-byte header (fixmap/fixarray) that
+//!   is patched on close; a container with more than 15 elements widens its header in place
+//!   (one shift of its contents). Strings without escapes are validated and copied with one
+//!   memcpy. Nesting is tracked on an explicit stack, limited to [`MAX_DEPTH`].
+//! - [`fluent_bit_record`] wraps a body in Fluent Bit's event shape with an EventTime (ext 0).
+//!
+//! Every encoding written is the smallest msgpack allows (fixint..int64, fixstr..str32,
+//! fixmap/fixarray..32-bit), except that every non-integer number is a float64.
+
+use std::fmt;
+
+/// Deepest nesting of arrays and objects accepted: 128 levels are fine, the 129th is an error.
+/// (serde_json's own limit rejects the 128th level, so everything it accepts is accepted here.)
+pub const MAX_DEPTH: usize = 128;
+
+/// Error for input that is not one valid JSON value (with byte offset and what was expected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    /// Byte offset in the input where the problem was found (the input length for a truncation).
+    pub offset: usize,
+    /// What was wrong or what was expected there.
+    pub message: String,
+}
+
+impl EncodeError {
+    fn new(offset: usize, message: &str) -> Self {
+        EncodeError {
+            offset,
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+// ---------------------------------------------------------------------------------------------
+// NDJSON
+
+/// Appends `entry` (the exact bytes of one JSON value as Slack sent it) plus '\n'. Copies the
+/// bytes unchanged when they hold no raw '\n' or '\r' (the common case, checked quickly);
+/// otherwise writes a compacted copy (whitespace outside strings removed; strings untouched), so
+/// that one entry is always exactly one line.
+///
+/// The input is not validated (it was parsed when the page was read). Should a string hold a raw
+/// line break anyway (invalid JSON), it is written as the escape `\n` or `\r`, so the promise of
+/// one line per entry holds for any input.
+pub fn ndjson_line(out: &mut Vec<u8>, entry: &[u8]) {
+    if has_line_break(entry) {
+        compact_into(out, entry);
+    } else {
+        out.extend_from_slice(entry);
+    }
+    out.push(b'\n');
+}
+
+/// Whether `bytes` holds a '\n' or '\r'. Works on 32-byte blocks without early exit inside a
+/// block, which the compiler turns into vector compares.
+fn has_line_break(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        let hits = block.iter().fold(0u8, |acc, &c| {
+            acc | u8::from(c == b'\n') | u8::from(c == b'\r')
+        });
+        if hits != 0 {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&c| c == b'\n' || c == b'\r')
+}
+
+/// Copies `json` without the whitespace outside strings.
+fn compact_into(out: &mut Vec<u8>, json: &[u8]) {
+    out.reserve(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &c in json {
+        if in_string {
+            match c {
+                _ if escaped => {
+                    escaped = false;
+                    out.push(c);
+                }
+                b'\\' => {
+                    escaped = true;
+                    out.push(c);
+                }
+                b'"' => {
+                    in_string = false;
+                    out.push(c);
+                }
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                _ => out.push(c),
+            }
+        } else {
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b'"' => {
+                    in_string = true;
+                    out.push(c);
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fluent Bit records
+
+/// Appends one Fluent Bit record: `[[EventTime, {metadata}], {body}]` when `metadata` is
+/// non-empty, else `[EventTime, {body}]`. EventTime is msgpack fixext8 with ext type 0 (bytes
+/// d7 00, then seconds and nanoseconds as big-endian u32), never the standard timestamp ext type
+/// -1. `body_json` must be a JSON object; on error nothing is appended (`out` is truncated back).
+pub fn fluent_bit_record(
+    out: &mut Vec<u8>,
+    secs: u32,
+    nanos: u32,
+    metadata: &[(&str, &str)],
+    body_json: &[u8],
+) -> Result<(), EncodeError> {
+    let start = skip_ws(body_json, 0);
+    if body_json.get(start) != Some(&b'{') {
+        return Err(EncodeError::new(
+            start,
+            "expected a JSON object as the record body",
+        ));
+    }
+    let len_before = out.len();
+    out.reserve(body_json.len() + 16);
+    out.push(0x92);
+    if metadata.is_empty() {
+        write_event_time(out, secs, nanos);
+    } else {
+        out.push(0x92);
+        write_event_time(out, secs, nanos);
+        write_container_header(out, metadata.len(), MAP_HEADERS);
+        for (key, value) in metadata {
+            write_str(out, key.as_bytes());
+            write_str(out, value.as_bytes());
+        }
+    }
+    transcode(out, body_json).inspect_err(|_| out.truncate(len_before))
+}
+
+fn write_event_time(out: &mut Vec<u8>, secs: u32, nanos: u32) {
+    out.extend_from_slice(&[0xd7, 0x00]);
+    out.extend_from_slice(&secs.to_be_bytes());
+    out.extend_from_slice(&nanos.to_be_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON → msgpack
+
+/// Appends the msgpack encoding of one JSON value, transcoded in ONE pass straight from the JSON
+/// bytes, without building a serde_json::Value tree.
+///
+/// Accepts exactly one RFC 8259 value with optional surrounding whitespace. Integers that fit
+/// i64 or u64 get the smallest int encoding; other numbers (fraction, exponent, too big, and
+/// `-0`, as serde_json does) become float64 via `str::parse::<f64>`; a number beyond f64's range
+/// is an error, as in serde_json. An unpaired surrogate escape becomes U+FFFD. Invalid UTF-8, a
+/// raw control character in a string, nesting deeper than [`MAX_DEPTH`] and trailing characters
+/// are errors. On error nothing is appended.
+pub fn json_to_msgpack(out: &mut Vec<u8>, json: &[u8]) -> Result<(), EncodeError> {
+    let len_before = out.len();
+    out.reserve(json.len() + 8);
+    transcode(out, json).inspect_err(|_| out.truncate(len_before))
+}
+
+/// Header bytes of one container family: (fix base, 16-bit marker, 32-bit marker).
+type Headers = (u8, u8, u8);
+const MAP_HEADERS: Headers = (0x80, 0xde, 0xdf);
+const ARRAY_HEADERS: Headers = (0x90, 0xdc, 0xdd);
+
+/// An open container: where its one-byte header placeholder sits in `out`, elements so far.
+struct Frame {
+    header: usize,
+    count: usize,
+    is_map: bool,
+}
+
+fn transcode(out: &mut Vec<u8>, json: &[u8]) -> Result<(), EncodeError> {
+    let mut p = Parser { b: json, i: 0 };
+    let mut stack: Vec<Frame> = Vec::new();
+    'value: loop {
+        p.i = skip_ws(json, p.i);
+        match p.peek() {
+            Some(open @ (b'{' | b'[')) => {
+                if stack.len() == MAX_DEPTH {
+                    return Err(p.error("nesting deeper than 128 levels"));
+                }
+                p.i += 1;
+                let is_map = open == b'{';
+                stack.push(Frame {
+                    header: out.len(),
+                    count: 0,
+                    is_map,
+                });
+                out.push(0);
+                p.i = skip_ws(json, p.i);
+                let close = if is_map { b'}' } else { b']' };
+                if p.peek() == Some(close) {
+                    p.i += 1;
+                    stack.pop();
+                    *out.last_mut().expect("header just pushed") = if is_map { 0x80 } else { 0x90 };
+                } else {
+                    if is_map {
+                        p.key(out)?;
+                    }
+                    continue 'value;
+                }
+            }
+            Some(b'"') => {
+                p.i += 1;
+                p.string(out)?;
+            }
+            Some(b'-' | b'0'..=b'9') => p.number(out)?,
+            Some(b't') => p.literal(out, b"true", 0xc3)?,
+            Some(b'f') => p.literal(out, b"false", 0xc2)?,
+            Some(b'n') => p.literal(out, b"null", 0xc0)?,
+            Some(_) => return Err(p.error("expected a JSON value")),
+            None => return Err(p.error("unexpected end of input, expected a JSON value")),
+        }
+        // A value is complete: continue its container, or close containers until one continues.
+        loop {
+            let Some(top) = stack.last_mut() else {
+                p.i = skip_ws(json, p.i);
+                if p.i != json.len() {
+                    return Err(p.error("trailing characters after the JSON value"));
+                }
+                return Ok(());
+            };
+            top.count += 1;
+            let is_map = top.is_map;
+            p.i = skip_ws(json, p.i);
+            match p.peek() {
+                Some(b',') => {
+                    p.i += 1;
+                    if is_map {
+                        p.i = skip_ws(json, p.i);
+                        p.key(out)?;
+                    }
+                    continue 'value;
+                }
+                Some(b'}') if is_map => {}
+                Some(b']') if !is_map => {}
+                _ if is_map => return Err(p.error("expected ',' or '}' in object")),
+                _ => return Err(p.error("expected ',' or ']' in array")),
+            }
+            p.i += 1;
+            let frame = stack.pop().expect("stack checked non-empty");
+            let headers = if frame.is_map {
+                MAP_HEADERS
+            } else {
+                ARRAY_HEADERS
+            };
+            if frame.count > u32::MAX as usize {
+                return Err(p.error("container with more than 2^32-1 elements"));
+            }
+            patch_container_header(out, frame.header, frame.count, headers);
+        }
+    }
+}
+
+/// Writes the final header over the one-byte placeholder at `at`, widening it if needed.
+fn patch_container_header(out: &mut Vec<u8>, at: usize, count: usize, (fix, m16, m32): Headers) {
+    if count < 16 {
+        out[at] = fix | count as u8;
+        return;
+    }
+    let mut header = [0u8; 5];
+    let len = if count <= 0xffff {
+        header[0] = m16;
+        header[1..3].copy_from_slice(&(count as u16).to_be_bytes());
+        3
+    } else {
+        header[0] = m32;
+        header[1..5].copy_from_slice(&(count as u32).to_be_bytes());
+        5
+    };
+    let end = out.len();
+    out.resize(end + len - 1, 0);
+    out.copy_within(at + 1..end, at + len);
+    out[at..at + len].copy_from_slice(&header[..len]);
+}
+
+fn write_container_header(out: &mut Vec<u8>, count: usize, headers: Headers) {
+    out.push(0);
+    let at = out.len() - 1;
+    patch_container_header(out, at, count, headers);
+}
+
+/// The smallest msgpack str header for `len` bytes, and how many of its bytes are used.
+fn str_header(len: usize) -> ([u8; 5], usize) {
+    let mut h = [0u8; 5];
+    if len < 32 {
+        h[0] = 0xa0 | len as u8;
+        (h, 1)
+    } else if len <= 0xff {
+        h[0] = 0xd9;
+        h[1] = len as u8;
+        (h, 2)
+    } else if len <= 0xffff {
+        h[0] = 0xda;
+        h[1..3].copy_from_slice(&(len as u16).to_be_bytes());
+        (h, 3)
+    } else {
+        h[0] = 0xdb;
+        h[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+        (h, 5)
+    }
+}
+
+/// Writes a msgpack str. Callers guarantee `s.len() <= u32::MAX` (checked for JSON strings;
+/// metadata is short by construction).
+fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    let (h, n) = str_header(s.len());
+    out.extend_from_slice(&h[..n]);
+    out.extend_from_slice(s);
+}
+
+fn write_uint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else if v <= 0xff {
+        out.extend_from_slice(&[0xcc, v as u8]);
+    } else if v <= 0xffff {
+        out.push(0xcd);
+        out.extend_from_slice(&(v as u16).to_be_bytes());
+    } else if v <= 0xffff_ffff {
+        out.push(0xce);
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        out.push(0xcf);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// Writes a negative integer (`v < 0`).
+fn write_negative(out: &mut Vec<u8>, v: i64) {
+    if v >= -32 {
+        out.push(v as u8);
+    } else if v >= i8::MIN as i64 {
+        out.extend_from_slice(&[0xd0, v as u8]);
+    } else if v >= i16::MIN as i64 {
+        out.push(0xd1);
+        out.extend_from_slice(&(v as i16).to_be_bytes());
+    } else if v >= i32::MIN as i64 {
+        out.push(0xd2);
+        out.extend_from_slice(&(v as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    out.push(0xcb);
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Finds the first byte at or after `i` that ends a plain string run ('"', '\\' or a control
+/// character), eight bytes at a time. Returns its index (or `b.len()`) and whether the run may
+/// hold non-ASCII bytes (a `true` can be spurious; it only costs a UTF-8 check).
+#[inline]
+fn scan_string(b: &[u8], mut i: usize) -> (usize, bool) {
+    let mut seen = 0u64;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        seen |= w;
+        let quote = w ^ (ONES * b'"' as u64);
+        let backslash = w ^ (ONES * b'\\' as u64);
+        // The classic "has zero byte"/"has byte less than n" tricks; the lowest flagged byte is
+        // exact (borrows only spill upwards), and little-endian puts the first byte lowest.
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let hits = hits & HIGHS;
+        if hits != 0 {
+            return (i + (hits.trailing_zeros() / 8) as usize, seen & HIGHS != 0);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        seen |= c as u64;
+        i += 1;
+    }
+    (i, seen & HIGHS != 0)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn error(&self, message: &str) -> EncodeError {
+        EncodeError::new(self.i, message)
+    }
+
+    /// Parses `"key":` at the current position (whitespace before the key already skipped).
+    fn key(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a string key in object"));
+        }
+        self.i += 1;
+        self.string(out)?;
+        self.i = skip_ws(self.b, self.i);
+        if self.peek() != Some(b':') {
+            return Err(self.error("expected ':' after object key"));
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, out: &mut Vec<u8>, word: &[u8], code: u8) -> Result<(), EncodeError> {
+        if !self.b[self.i..].starts_with(word) {
+            return Err(self.error("expected a JSON value"));
+        }
+        self.i += word.len();
+        out.push(code);
+        Ok(())
+    }
+
+    fn check_utf8(&self, start: usize, end: usize) -> Result<(), EncodeError> {
+        std::str::from_utf8(&self.b[start..end])
+            .map(|_| ())
+            .map_err(|e| EncodeError::new(start + e.valid_up_to(), "invalid UTF-8 in string"))
+    }
+
+    /// Parses a string whose opening quote was consumed; writes it as a msgpack str.
+    fn string(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = self.i;
+        let (end, non_ascii) = scan_string(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            if end - start > u32::MAX as usize {
+                return Err(self.error("string longer than 2^32-1 bytes"));
+            }
+            if non_ascii {
+                self.check_utf8(start, end)?;
+            }
+            write_str(out, &self.b[start..end]);
+            self.i = end + 1;
+            return Ok(());
+        }
+        self.string_with_escapes(out, start, end, non_ascii)
+    }
+
+    /// The slow path: the decoded length is only known at the end, so write behind a 5-byte
+    /// header placeholder and shift the text back once when a shorter header suffices.
+    fn string_with_escapes(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut run_start: usize,
+        mut run_end: usize,
+        mut non_ascii: bool,
+    ) -> Result<(), EncodeError> {
+        let header_at = out.len();
+        out.extend_from_slice(&[0; 5]);
+        loop {
+            if non_ascii {
+                self.check_utf8(run_start, run_end)?;
+            }
+            out.extend_from_slice(&self.b[run_start..run_end]);
+            self.i = run_end;
+            match self.peek() {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    self.i += 1;
+                    self.escape(out)?;
+                }
+                Some(_) => return Err(self.error("control character in string (must be escaped)")),
+                None => return Err(self.error("unexpected end of input in string")),
+            }
+            run_start = self.i;
+            (run_end, non_ascii) = scan_string(self.b, run_start);
+        }
+        self.i += 1;
+        let text_len = out.len() - header_at - 5;
+        if text_len > u32::MAX as usize {
+            return Err(self.error("string longer than 2^32-1 bytes"));
+        }
+        let (h, n) = str_header(text_len);
+        if n < 5 {
+            out.copy_within(header_at + 5.., header_at + n);
+            out.truncate(out.len() - (5 - n));
+        }
+        out[header_at..header_at + n].copy_from_slice(&h[..n]);
+        Ok(())
+    }
+
+    /// Decodes one escape; the backslash was consumed.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let c = match self.peek() {
+            Some(c) => c,
+            None => return Err(self.error("unexpected end of input in string escape")),
+        };
+        let decoded = match c {
+            b'"' | b'\\' | b'/' => c,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                self.i += 1;
+                return self.unicode_escape(out);
+            }
+            _ => return Err(self.error("invalid escape in string")),
+        };
+        self.i += 1;
+        out.push(decoded);
+        Ok(())
+    }
+
+    /// Decodes `XXXX` after `\u`, pairing surrogates; an unpaired surrogate becomes U+FFFD.
+    fn unicode_escape(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let unit = self.hex4()?;
+        let ch = match unit {
+            0xd800..=0xdbff => {
+                let after_high = self.i;
+                let low = if self.b[self.i..].starts_with(b"\\u") {
+                    self.i += 2;
+                    self.hex4()?
+                } else {
+                    0
+                };
+                if (0xdc00..=0xdfff).contains(&low) {
+                    let code = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                    char::from_u32(code).expect("valid surrogate pair")
+                } else {
+                    // Not a pair: let the next escape (if any) be decoded on its own.
+                    self.i = after_high;
+                    char::REPLACEMENT_CHARACTER
+                }
+            }
+            0xdc00..=0xdfff => char::REPLACEMENT_CHARACTER,
+            _ => char::from_u32(unit).expect("not a surrogate"),
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, EncodeError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let digit = match self.peek() {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                Some(_) => return Err(self.error("invalid hex digit in \\u escape")),
+                None => return Err(self.error("unexpected end of input in \\u escape")),
+            };
+            v = v << 4 | digit as u32;
+            self.i += 1;
+        }
+        Ok(v)
+    }
+
+    fn digits(&mut self) -> Result<(), EncodeError> {
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return Err(self.error("expected a digit in number"));
+        }
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        Ok(())
+    }
+
+    fn number(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        let mut magnitude: u64 = 0;
+        let mut is_float = false;
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(c @ b'0'..=b'9') = self.peek() {
+                    match magnitude
+                        .checked_mul(10)
+                        .and_then(|m| m.checked_add((c - b'0') as u64))
+                    {
+                        Some(m) => magnitude = m,
+                        None => is_float = true,
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => return Err(self.error("expected a digit in number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.digits()?;
+            is_float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.digits()?;
+            is_float = true;
+        }
+        if !is_float {
+            if !negative {
+                write_uint(out, magnitude);
+                return Ok(());
+            }
+            // -0 stays a float (-0.0), as in serde_json; -2^63 still fits i64.
+            if magnitude != 0 && magnitude <= 1 << 63 {
+                write_negative(out, (magnitude as i64).wrapping_neg());
+                return Ok(());
+            }
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).expect("number text is ASCII");
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                write_f64(out, v);
+                Ok(())
+            }
+            _ => Err(EncodeError::new(start, "number out of range")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mp(json: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        json_to_msgpack(&mut out, json.as_bytes()).unwrap();
+        out
+    }
+
+    #[test]
+    fn scalars_use_the_smallest_encoding() {
+        assert_eq!(mp("0"), [0x00]);
+        assert_eq!(mp("127"), [0x7f]);
+        assert_eq!(mp("128"), [0xcc, 0x80]);
+        assert_eq!(mp("256"), [0xcd, 0x01, 0x00]);
+        assert_eq!(mp("65536"), [0xce, 0, 1, 0, 0]);
+        assert_eq!(mp("4294967296"), [0xcf, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(mp("-1"), [0xff]);
+        assert_eq!(mp("-32"), [0xe0]);
+        assert_eq!(mp("-33"), [0xd0, 0xdf]);
+        assert_eq!(mp("-129"), [0xd1, 0xff, 0x7f]);
+        assert_eq!(mp("-9223372036854775808"), {
+            let mut v = vec![0xd3];
+            v.extend_from_slice(&i64::MIN.to_be_bytes());
+            v
+        });
+        assert_eq!(mp("-0"), {
+            let mut v = vec![0xcb];
+            v.extend_from_slice(&(-0.0f64).to_be_bytes());
+            v
+        });
+        assert_eq!(mp(" true "), [0xc3]);
+        assert_eq!(mp("false"), [0xc2]);
+        assert_eq!(mp("null"), [0xc0]);
+        assert_eq!(mp(r#""ab""#), [0xa2, b'a', b'b']);
+        assert_eq!(mp(r#""a\/b""#), [0xa3, b'a', b'/', b'b']);
+        assert_eq!(mp("[]"), [0x90]);
+        assert_eq!(mp("{}"), [0x80]);
+        assert_eq!(mp(r#"{"a":[1,{}]}"#), [0x81, 0xa1, b'a', 0x92, 0x01, 0x80]);
+    }
+
+    #[test]
+    fn scan_finds_the_first_special_byte() {
+        let text = b"abcdefgh\"ijklmnop\\";
+        assert_eq!(scan_string(text, 0), (8, false));
+        assert_eq!(scan_string(text, 9), (17, false));
+        assert_eq!(scan_string("é\u{1}".as_bytes(), 0), (2, true));
+        assert_eq!(scan_string(b"abc", 0), (3, false));
+    }
+
+    #[test]
+    fn line_break_check_sees_every_position() {
+        for len in 0..80 {
+            for at in 0..len {
+                for brk in [b'\n', b'\r'] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = brk;
+                    assert!(has_line_break(&v), "len {len} at {at}");
+                }
+            }
+            assert!(!has_line_break(&vec![b'a'; len]));
+        }
+    }
+}
