@@ -52,14 +52,8 @@ const ACTIONS: &[&str] = &[
     "role_assigned",
     "pref_sso_setting_changed",
 ];
-const NAMES: &[&str] = &[
-    "Ada Lovelace",
-    "Grace Hopper",
-    "Jürgen Müller",
-    "Søren Kierkegaard",
-    "山田 太郎",
-    "Zoë O'Brien",
-];
+const NAMES: &[&str] =
+    &["Ada Lovelace", "Grace Hopper", "Jürgen Müller", "Søren Kierkegaard", "山田 太郎", "Zoë O'Brien"];
 const AGENTS: &[&str] = &[
     r"Mozilla\/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit\/537.36 Slack\/4.41.105",
     r"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36",
@@ -181,9 +175,7 @@ fn main() {
         (
             "serde_json IgnoredAny, whole page",
             measure(|| {
-                black_box(
-                    serde_json::from_slice::<IgnoredAny>(black_box(page.as_bytes())).unwrap(),
-                );
+                black_box(serde_json::from_slice::<IgnoredAny>(black_box(page.as_bytes())).unwrap());
             }),
         ),
         (
@@ -209,8 +201,7 @@ fn main() {
             measure(|| {
                 out.clear();
                 for e in &entries {
-                    fluent_bit_record(&mut out, 1_700_000_000, 0, &[("source", "slack_audit")], e)
-                        .unwrap();
+                    fluent_bit_record(&mut out, 1_700_000_000, 0, &[("source", "slack_audit")], e).unwrap();
                 }
                 black_box(&out);
             }),
@@ -224,10 +215,7 @@ fn main() {
         entry_bytes as f64 / ENTRIES as f64,
         page.len()
     );
-    println!(
-        "{:<36} {:>10} {:>10} {:>14} {:>14}",
-        "case", "ms", "MB/s", "events/s", "x IgnoredAny"
-    );
+    println!("{:<36} {:>10} {:>10} {:>14} {:>14}", "case", "ms", "MB/s", "events/s", "x IgnoredAny");
     let mut json = String::from("{\n");
     json.push_str(&format!(
         "  \"entries\": {ENTRIES},\n  \"entry_bytes\": {entry_bytes},\n  \"runs\": {RUNS},\n  \"cases\": [\n"

@@ -230,7 +230,7 @@ impl Config {
             "actor" => self.actor = parse_id(key, v)?,
             "entity" => self.entity = parse_id(key, v)?,
             "since" => {
-                self.since = parse_since(v, now).map_err(|_| {
+                self.since = parse_since(v, now).ok_or_else(|| {
                     bad(
                         key,
                         v,
@@ -376,17 +376,14 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// `since`: Unix seconds, RFC 3339, or an age relative to `now` such as `30d`.
-pub fn parse_since(v: &str, now: i64) -> Result<i64, ()> {
+pub fn parse_since(v: &str, now: i64) -> Option<i64> {
     if let Ok(n) = v.parse::<i64>() {
-        return if n >= 0 { Ok(n) } else { Err(()) };
+        return (n >= 0).then_some(n);
     }
     if let Ok(t) = humantime::parse_rfc3339_weak(v) {
-        return t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).map_err(|_| ());
+        return t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
     }
-    match parse_duration(v) {
-        Some(age) => Ok((now - age as i64).max(0)),
-        None => Err(()),
-    }
+    parse_duration(v).map(|age| (now - age as i64).max(0))
 }
 
 /// Accepts `https://…` anywhere and `http://…` only to a loopback host, so a token never

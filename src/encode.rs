@@ -32,10 +32,7 @@ pub struct EncodeError {
 
 impl EncodeError {
     fn new(offset: usize, message: &str) -> Self {
-        EncodeError {
-            offset,
-            message: message.to_owned(),
-        }
+        EncodeError { offset, message: message.to_owned() }
     }
 }
 
@@ -72,9 +69,7 @@ pub fn ndjson_line(out: &mut Vec<u8>, entry: &[u8]) {
 fn has_line_break(bytes: &[u8]) -> bool {
     let mut blocks = bytes.chunks_exact(32);
     for block in &mut blocks {
-        let hits = block.iter().fold(0u8, |acc, &c| {
-            acc | u8::from(c == b'\n') | u8::from(c == b'\r')
-        });
+        let hits = block.iter().fold(0u8, |acc, &c| acc | u8::from(c == b'\n') | u8::from(c == b'\r'));
         if hits != 0 {
             return true;
         }
@@ -135,10 +130,7 @@ pub fn fluent_bit_record(
 ) -> Result<(), EncodeError> {
     let start = skip_ws(body_json, 0);
     if body_json.get(start) != Some(&b'{') {
-        return Err(EncodeError::new(
-            start,
-            "expected a JSON object as the record body",
-        ));
+        return Err(EncodeError::new(start, "expected a JSON object as the record body"));
     }
     let len_before = out.len();
     out.reserve(body_json.len() + 16);
@@ -205,11 +197,7 @@ fn transcode(out: &mut Vec<u8>, json: &[u8]) -> Result<(), EncodeError> {
                 }
                 p.i += 1;
                 let is_map = open == b'{';
-                stack.push(Frame {
-                    header: out.len(),
-                    count: 0,
-                    is_map,
-                });
+                stack.push(Frame { header: out.len(), count: 0, is_map });
                 out.push(0);
                 p.i = skip_ws(json, p.i);
                 let close = if is_map { b'}' } else { b']' };
@@ -263,11 +251,7 @@ fn transcode(out: &mut Vec<u8>, json: &[u8]) -> Result<(), EncodeError> {
             }
             p.i += 1;
             let frame = stack.pop().expect("stack checked non-empty");
-            let headers = if frame.is_map {
-                MAP_HEADERS
-            } else {
-                ARRAY_HEADERS
-            };
+            let headers = if frame.is_map { MAP_HEADERS } else { ARRAY_HEADERS };
             if frame.count > u32::MAX as usize {
                 return Err(p.error("container with more than 2^32-1 elements"));
             }
@@ -611,10 +595,7 @@ impl Parser<'_> {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
                 while let Some(c @ b'0'..=b'9') = self.peek() {
-                    match magnitude
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add((c - b'0') as u64))
-                    {
+                    match magnitude.checked_mul(10).and_then(|m| m.checked_add((c - b'0') as u64)) {
                         Some(m) => magnitude = m,
                         None => is_float = true,
                     }

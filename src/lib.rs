@@ -18,6 +18,7 @@ pub mod collector;
 pub mod config;
 pub mod dedupe;
 pub mod encode;
+pub mod ffi;
 pub mod governor;
 pub mod http;
 pub mod logs;

@@ -142,11 +142,12 @@ pub struct Collection {
     failed: Option<CollectError>,
     caught_up: bool,
     worker_done: Option<mpsc::Receiver<()>>,
+    source_count: usize,
 }
 
 /// The result of one `collect`.
 pub enum Collected {
-    Batch(Batch),
+    Batch(Box<Batch>),
     /// Nothing ready within the time budget.
     Nothing,
     /// `interrupt` was called.
@@ -183,6 +184,7 @@ impl Collection {
             stores.push(store);
             specs.push((spec, state));
         }
+        let source_count = cfg.sources.len();
         let stats = Arc::new(Mutex::new(Stats::default()));
         let stop = Arc::new(StopSignal::new());
         let collector =
@@ -209,6 +211,7 @@ impl Collection {
             failed: None,
             caught_up: false,
             worker_done: Some(done_rx),
+            source_count,
         })
     }
 
@@ -271,7 +274,7 @@ impl Collection {
                         s.batches_pending = pending;
                         s.caught_up = false;
                     });
-                    return Ok(Collected::Batch(*batch));
+                    return Ok(Collected::Batch(batch));
                 }
             }
         }
@@ -330,6 +333,21 @@ impl Collection {
 
     pub fn stats(&self) -> Stats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The counters, shared: readable while another thread is inside `collect`.
+    pub fn stats_source(&self) -> Arc<Mutex<Stats>> {
+        self.stats.clone()
+    }
+
+    /// The log queue, shared: drainable while another thread is inside `collect`.
+    pub fn log_source(&self) -> Arc<LogQueue> {
+        self.logs.clone()
+    }
+
+    /// How many sources this collection reads (records are tagged when more than one).
+    pub fn source_count(&self) -> usize {
+        self.source_count
     }
 
     /// The next log message for the host to print.

@@ -91,19 +91,19 @@ pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamS
     let state = match fs::read(&path) {
         Ok(bytes) => parse_state_file(&bytes, &path, description)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StreamState::default(),
-        Err(e) => return Err(StateError(format!(
+        Err(e) => {
+            return Err(StateError(format!(
             "cannot read state file {}: {e}; fix its permissions (it must be readable by the user running slack-audit)",
             path.display()
-        ))),
+        )))
+        }
     };
     Ok((StreamStore { path, stream: description.to_string(), _lock: lock }, state))
 }
 
 /// Parses a state file's bytes, with errors that say what to do.
 pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<StreamState, StateError> {
-    let aside = format!(
-        "restore it from a backup, or move it aside to start again from `since` (events after the old checkpoint would be re-read)"
-    );
+    let aside = "restore it from a backup, or move it aside to start again from `since` (events after the old checkpoint would be re-read)";
     let probe: SchemaProbe = serde_json::from_slice(bytes)
         .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
     if probe.schema > SCHEMA {

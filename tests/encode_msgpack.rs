@@ -16,10 +16,7 @@ struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.i.checked_add(n).ok_or("length overflow")?;
-        let s = self
-            .b
-            .get(self.i..end)
-            .ok_or_else(|| format!("truncated: need {n} bytes at {}", self.i))?;
+        let s = self.b.get(self.i..end).ok_or_else(|| format!("truncated: need {n} bytes at {}", self.i))?;
         self.i = end;
         Ok(s)
     }
@@ -135,10 +132,7 @@ impl<'a> Decoder<'a> {
         Ok(Value::String(s.to_owned()))
     }
     fn array(&mut self, n: usize) -> Result<Value, String> {
-        (0..n)
-            .map(|_| self.value())
-            .collect::<Result<_, _>>()
-            .map(Value::Array)
+        (0..n).map(|_| self.value()).collect::<Result<_, _>>().map(Value::Array)
     }
     fn map(&mut self, n: usize) -> Result<Value, String> {
         let mut m = Map::new();
@@ -178,9 +172,7 @@ fn same(a: &Value, b: &Value) -> bool {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
             x == y || (x.to_bits() as i64 - y.to_bits() as i64).abs() <= 4
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -189,20 +181,12 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 fn assert_round_trip(json: &[u8]) {
-    let expected: Value = serde_json::from_slice(json).unwrap_or_else(|e| {
-        panic!(
-            "test input must be valid JSON ({e}): {}",
-            String::from_utf8_lossy(json)
-        )
-    });
-    let packed = transcode(json)
-        .unwrap_or_else(|e| panic!("transcode failed ({e}): {}", String::from_utf8_lossy(json)));
-    let decoded = decode(&packed).unwrap_or_else(|e| {
-        panic!(
-            "decoder rejected output ({e}) for {}",
-            String::from_utf8_lossy(json)
-        )
-    });
+    let expected: Value = serde_json::from_slice(json)
+        .unwrap_or_else(|e| panic!("test input must be valid JSON ({e}): {}", String::from_utf8_lossy(json)));
+    let packed =
+        transcode(json).unwrap_or_else(|e| panic!("transcode failed ({e}): {}", String::from_utf8_lossy(json)));
+    let decoded = decode(&packed)
+        .unwrap_or_else(|e| panic!("decoder rejected output ({e}) for {}", String::from_utf8_lossy(json)));
     assert!(
         same(&decoded, &expected),
         "mismatch for {}\n got {decoded}\nwant {expected}",
@@ -221,10 +205,7 @@ struct Rng {
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Rng {
-            state: seed,
-            floats: Vec::new(),
-        }
+        Rng { state: seed, floats: Vec::new() }
     }
     fn next(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -248,9 +229,7 @@ fn gen_string(rng: &mut Rng, s: &mut String) {
     let pieces = rng.below(12);
     for _ in 0..pieces {
         match rng.below(10) {
-            0 => s.push_str(
-                ["\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"][rng.below(8) as usize],
-            ),
+            0 => s.push_str(["\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"][rng.below(8) as usize]),
             1 => s.push_str(&format!("\\u{:04x}", rng.below(0x80))),
             2 => {
                 // Any BMP scalar value, escaped.
@@ -269,9 +248,7 @@ fn gen_string(rng: &mut Rng, s: &mut String) {
                 char::from_u32(c).unwrap().encode_utf16(&mut units);
                 s.push_str(&format!("\\u{:04x}\\u{:04x}", units[0], units[1]));
             }
-            4 => s.push_str(
-                ["é", "中文", "😀", "ß", "\u{7f}", "\u{ffff}", "𝄞"][rng.below(7) as usize],
-            ),
+            4 => s.push_str(["é", "中文", "😀", "ß", "\u{7f}", "\u{ffff}", "𝄞"][rng.below(7) as usize]),
             5 => {
                 let c = char::from_u32(0x80 + rng.below(0x10ff00) as u32).unwrap_or('x');
                 s.push(c);
@@ -348,16 +325,7 @@ fn gen_number(rng: &mut Rng, s: &mut String) {
             ["", "+", "-"][rng.below(3) as usize],
             rng.below(300)
         ),
-        _ => [
-            "0.0",
-            "-0.0",
-            "-0",
-            "1E2",
-            "1e-7",
-            "0.1",
-            "5e-324",
-            "1.7976931348623157e308",
-        ][rng.below(8) as usize]
+        _ => ["0.0", "-0.0", "-0", "1E2", "1e-7", "0.1", "5e-324", "1.7976931348623157e308"][rng.below(8) as usize]
             .to_owned(),
     };
     s.push_str(&text);
@@ -459,11 +427,7 @@ fn random_documents_round_trip() {
         // so this stays within serde_json's limit of 127).
         if rng.below(10) == 0 {
             for _ in 0..rng.below(81) {
-                s = if rng.below(2) == 0 {
-                    format!("{{\"k\":{s}}}")
-                } else {
-                    format!("[{s},\"\\u00e9\",-1.5]")
-                };
+                s = if rng.below(2) == 0 { format!("{{\"k\":{s}}}") } else { format!("[{s},\"\\u00e9\",-1.5]") };
             }
         }
         assert_round_trip(s.as_bytes());
@@ -513,58 +477,22 @@ fn container_and_string_size_boundaries_round_trip_with_minimal_headers() {
         assert_round_trip(escaped.as_bytes());
         let arr = format!("[{}]", vec!["1"; n].join(","));
         assert_round_trip(arr.as_bytes());
-        let map = format!(
-            "{{{}}}",
-            (0..n)
-                .map(|i| format!("\"k{i}\":[{i}]"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let map = format!("{{{}}}", (0..n).map(|i| format!("\"k{i}\":[{i}]")).collect::<Vec<_>>().join(","));
         assert_round_trip(map.as_bytes());
     }
     // Headers (the decoder also rejects non-minimal ones).
-    assert_eq!(
-        transcode(format!("\"{}\"", "a".repeat(31)).as_bytes()).unwrap()[0],
-        0xbf
-    );
-    assert_eq!(
-        &transcode(format!("\"{}\"", "\\n".repeat(32)).as_bytes()).unwrap()[..2],
-        [0xd9, 32]
-    );
-    assert_eq!(
-        &transcode(format!("[{}]", vec!["0"; 16].join(",")).as_bytes()).unwrap()[..3],
-        [0xdc, 0, 16]
-    );
-    let big_map = format!(
-        "{{{}}}",
-        (0..65536)
-            .map(|i| format!("\"{i}\":0"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    assert_eq!(
-        &transcode(big_map.as_bytes()).unwrap()[..5],
-        [0xdf, 0, 1, 0, 0]
-    );
+    assert_eq!(transcode(format!("\"{}\"", "a".repeat(31)).as_bytes()).unwrap()[0], 0xbf);
+    assert_eq!(&transcode(format!("\"{}\"", "\\n".repeat(32)).as_bytes()).unwrap()[..2], [0xd9, 32]);
+    assert_eq!(&transcode(format!("[{}]", vec!["0"; 16].join(",")).as_bytes()).unwrap()[..3], [0xdc, 0, 16]);
+    let big_map = format!("{{{}}}", (0..65536).map(|i| format!("\"{i}\":0")).collect::<Vec<_>>().join(","));
+    assert_eq!(&transcode(big_map.as_bytes()).unwrap()[..5], [0xdf, 0, 1, 0, 0]);
 }
 
 #[test]
 fn nested_large_containers_keep_their_contents_when_headers_widen() {
     // Inner containers widen first, then the outer one shifts everything again.
-    let inner = format!(
-        "[{}]",
-        (0..300)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let row = format!(
-        "{{{}}}",
-        (0..20)
-            .map(|i| format!("\"k{i}\":{inner}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let inner = format!("[{}]", (0..300).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+    let row = format!("{{{}}}", (0..20).map(|i| format!("\"k{i}\":{inner}")).collect::<Vec<_>>().join(","));
     let doc = format!("[{}]", vec![row.as_str(); 17].join(","));
     assert_round_trip(doc.as_bytes());
 }
@@ -589,11 +517,7 @@ fn depth_limit_is_128() {
     let err = transcode(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err();
     assert_eq!(err.offset, MAX_DEPTH);
     assert!(err.message.contains("nesting"), "{err}");
-    let objects = format!(
-        "{}1{}",
-        "{\"a\":".repeat(MAX_DEPTH + 1),
-        "}".repeat(MAX_DEPTH + 1)
-    );
+    let objects = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
     assert!(transcode(objects.as_bytes()).is_err());
 }
 
@@ -655,10 +579,7 @@ fn invalid_documents_are_rejected_like_serde_json_does() {
     ];
     for &(json, offset) in cases {
         let shown = String::from_utf8_lossy(json);
-        assert!(
-            serde_json::from_slice::<Value>(json).is_err(),
-            "serde_json accepts {shown}"
-        );
+        assert!(serde_json::from_slice::<Value>(json).is_err(), "serde_json accepts {shown}");
         let mut out = b"keep".to_vec();
         let err = json_to_msgpack(&mut out, json).expect_err(&shown);
         assert_eq!(err.offset, offset, "offset for {shown}: {err}");
@@ -693,11 +614,7 @@ fn unpaired_surrogates_become_replacement_characters() {
     ];
     for &(json, want) in cases {
         let packed = transcode(json.as_bytes()).unwrap_or_else(|e| panic!("{json}: {e}"));
-        assert_eq!(
-            decode(&packed).unwrap(),
-            Value::String(want.into()),
-            "{json}"
-        );
+        assert_eq!(decode(&packed).unwrap(), Value::String(want.into()), "{json}");
     }
     // A broken second escape is still an error.
     assert!(transcode(br#""\ud800\u12""#).is_err());
@@ -722,10 +639,7 @@ fn record_without_metadata_is_eventtime_then_body() {
     want.extend_from_slice(&[0x81, 0xa1, b'a', 0x01]);
     assert_eq!(out, want);
     // Exact EventTime bytes: ext type 0, big-endian, never the timestamp ext -1.
-    assert_eq!(
-        &out[1..11],
-        [0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x07, 0x5b, 0xcd, 0x15]
-    );
+    assert_eq!(&out[1..11], [0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x07, 0x5b, 0xcd, 0x15]);
 }
 
 #[test]
@@ -742,28 +656,16 @@ fn record_with_metadata_nests_eventtime_and_metadata_map() {
     }
     let body_start = want.len();
     assert_eq!(&out[..body_start], want);
-    assert_eq!(
-        decode(&out[body_start..]).unwrap(),
-        serde_json::json!({"id":"x","n":[1,2]})
-    );
+    assert_eq!(decode(&out[body_start..]).unwrap(), serde_json::json!({"id":"x","n":[1,2]}));
 }
 
 #[test]
 fn records_concatenate_and_large_metadata_uses_map16() {
-    let meta: Vec<(String, String)> = (0..20)
-        .map(|i| (format!("k{i}"), "v".repeat(i * 20)))
-        .collect();
+    let meta: Vec<(String, String)> = (0..20).map(|i| (format!("k{i}"), "v".repeat(i * 20))).collect();
     let meta_refs: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut out = Vec::new();
     for i in 0..3u32 {
-        fluent_bit_record(
-            &mut out,
-            i,
-            u32::MAX,
-            &meta_refs,
-            format!(r#"{{"i":{i}}}"#).as_bytes(),
-        )
-        .unwrap();
+        fluent_bit_record(&mut out, i, u32::MAX, &meta_refs, format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
     }
     // Walk the three records with the strict decoder, reading the EventTime by hand.
     let mut d = Decoder { b: &out, i: 0 };
@@ -771,9 +673,7 @@ fn records_concatenate_and_large_metadata_uses_map16() {
         assert_eq!(d.take(2).unwrap(), [0x92, 0x92]);
         assert_eq!(d.take(10).unwrap(), event_time(i, u32::MAX));
         assert_eq!(d.take(3).unwrap(), [0xde, 0, 20]);
-        let Value::Object(_) = d.map(0).unwrap() else {
-            unreachable!()
-        };
+        let Value::Object(_) = d.map(0).unwrap() else { unreachable!() };
         for (k, v) in &meta {
             assert_eq!(d.value().unwrap(), Value::String(k.clone()));
             assert_eq!(d.value().unwrap(), Value::String(v.clone()));

@@ -14,11 +14,7 @@ fn assert_one_line_same_value(entry: &[u8]) -> Vec<u8> {
     let out = line(entry);
     assert_eq!(out.last(), Some(&b'\n'));
     let body = &out[..out.len() - 1];
-    assert!(
-        !body.contains(&b'\n') && !body.contains(&b'\r'),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
+    assert!(!body.contains(&b'\n') && !body.contains(&b'\r'), "{}", String::from_utf8_lossy(&out));
     let want: Value = serde_json::from_slice(entry).unwrap();
     let got: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(got, want);
@@ -70,10 +66,7 @@ fn pretty_printed_entries_become_one_line() {
 fn escaped_newlines_and_quotes_in_strings_are_untouched() {
     let entry = b"{\n  \"msg\": \"first\\nsecond \\\" still string\\\\\",\n  \"x\": \"a  b\"\n}";
     let out = assert_one_line_same_value(entry);
-    assert_eq!(
-        out,
-        b"{\"msg\":\"first\\nsecond \\\" still string\\\\\",\"x\":\"a  b\"}\n"
-    );
+    assert_eq!(out, b"{\"msg\":\"first\\nsecond \\\" still string\\\\\",\"x\":\"a  b\"}\n");
 }
 
 #[test]

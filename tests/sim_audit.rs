@@ -10,14 +10,7 @@ const START: i64 = 1_600_000_000;
 const END: i64 = START + 100_000;
 
 fn config(events: usize) -> SimConfig {
-    SimConfig {
-        events,
-        start: START,
-        end: END,
-        seed: 42,
-        max_calls_per_minute: 0,
-        ..SimConfig::default()
-    }
+    SimConfig { events, start: START, end: END, seed: 42, max_calls_per_minute: 0, ..SimConfig::default() }
 }
 
 fn agent() -> ureq::Agent {
@@ -32,9 +25,7 @@ fn agent() -> ureq::Agent {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -49,36 +40,16 @@ struct Reply {
 /// GET `<audit>/logs` with the sim's token and the given (already final) query string.
 fn logs_raw(a: &ureq::Agent, sim: &Sim, query: &str) -> Reply {
     let url = format!("{}/logs?{query}", sim.audit_url());
-    let mut r = a
-        .get(&url)
-        .header("Authorization", &format!("Bearer {}", sim.token()))
-        .call()
-        .expect("request");
+    let mut r = a.get(&url).header("Authorization", &format!("Bearer {}", sim.token())).call().expect("request");
     let status = r.status().as_u16();
-    let retry_after = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    let text = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .expect("body");
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:.200}"));
-    Reply {
-        status,
-        retry_after,
-        body,
-    }
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let text = r.body_mut().with_config().limit(64 << 20).read_to_string().expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:.200}"));
+    Reply { status, retry_after, body }
 }
 
 fn logs(a: &ureq::Agent, sim: &Sim, params: &[(&str, String)]) -> Reply {
-    let q: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect();
+    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
     logs_raw(a, sim, &q.join("&"))
 }
 
@@ -87,28 +58,16 @@ fn entries(r: &Reply) -> Vec<(String, i64)> {
         .as_array()
         .unwrap_or_else(|| panic!("no entries: {}", r.body))
         .iter()
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_string(),
-                e["date_create"].as_i64().unwrap(),
-            )
-        })
+        .map(|e| (e["id"].as_str().unwrap().to_string(), e["date_create"].as_i64().unwrap()))
         .collect()
 }
 
 fn next_cursor(r: &Reply) -> String {
-    r.body["response_metadata"]["next_cursor"]
-        .as_str()
-        .expect("next_cursor always present")
-        .to_string()
+    r.body["response_metadata"]["next_cursor"].as_str().expect("next_cursor always present").to_string()
 }
 
 fn window(sim: &Sim, oldest: i64, latest: i64) -> HashSet<String> {
-    sim.dataset()
-        .into_iter()
-        .filter(|(_, d)| (oldest..=latest).contains(d))
-        .map(|(id, _)| id)
-        .collect()
+    sim.dataset().into_iter().filter(|(_, d)| (oldest..=latest).contains(d)).map(|(id, _)| id).collect()
 }
 
 /// Walks a whole sequence, resending `params` on every page; returns every entry.
@@ -140,15 +99,7 @@ fn newest_first_and_inclusive_bounds() {
     let mut dates: Vec<i64> = sim.dataset().iter().map(|d| d.1).collect();
     dates.sort();
     let (oldest, latest) = (dates[1000], dates[2000]);
-    let r = logs(
-        &a,
-        &sim,
-        &[
-            ("oldest", oldest.to_string()),
-            ("latest", latest.to_string()),
-            ("limit", "9999".into()),
-        ],
-    );
+    let r = logs(&a, &sim, &[("oldest", oldest.to_string()), ("latest", latest.to_string()), ("limit", "9999".into())]);
     assert_eq!(r.status, 200);
     let got = entries(&r);
     assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "not newest first");
@@ -169,11 +120,7 @@ fn cursor_walk_with_full_query_returns_each_entry_once() {
     let sim = Sim::start(config(3000)).unwrap();
     let a = agent();
     let (oldest, latest) = (START + 20_000, START + 80_000);
-    let params = [
-        ("oldest", oldest.to_string()),
-        ("latest", latest.to_string()),
-        ("limit", "37".into()),
-    ];
+    let params = [("oldest", oldest.to_string()), ("latest", latest.to_string()), ("limit", "37".into())];
     let (all, pages) = walk(&a, &sim, &params);
     let ids: HashSet<String> = all.iter().map(|e| e.0.clone()).collect();
     assert_eq!(ids.len(), all.len(), "duplicates in the walk");
@@ -195,32 +142,15 @@ fn cursor_forgets_the_query() {
     dates.sort();
     // A window of 15 entries, pages of 10.
     let (oldest, latest) = (dates[1500], dates[1514]);
-    let first = logs(
-        &a,
-        &sim,
-        &[
-            ("oldest", oldest.to_string()),
-            ("latest", latest.to_string()),
-            ("limit", "10".into()),
-        ],
-    );
+    let first =
+        logs(&a, &sim, &[("oldest", oldest.to_string()), ("latest", latest.to_string()), ("limit", "10".into())]);
     let cursor = next_cursor(&first);
-    assert!(
-        cursor.contains('+') && cursor.contains('/') && cursor.ends_with('='),
-        "{cursor}"
-    );
+    assert!(cursor.contains('+') && cursor.contains('/') && cursor.ends_with('='), "{cursor}");
     let second = logs(&a, &sim, &[("limit", "10".into()), ("cursor", cursor)]);
     assert_eq!(second.status, 200);
     let got = entries(&second);
-    assert_eq!(
-        got.len(),
-        10,
-        "a forgetful client gets a full page of history"
-    );
-    assert!(
-        got.iter().any(|e| e.1 < oldest),
-        "entries older than the window"
-    );
+    assert_eq!(got.len(), 10, "a forgetful client gets a full page of history");
+    assert!(got.iter().any(|e| e.1 < oldest), "entries older than the window");
     assert_eq!(sim.stats().incomplete_cursor_queries, 1);
 }
 
@@ -248,51 +178,31 @@ fn expired_cursors_are_invalid() {
     let c1 = next_cursor(&logs(&a, &sim, &[("limit", "10".into())]));
     sim.expire_cursors();
     let r = logs(&a, &sim, &[("limit", "10".into()), ("cursor", c1)]);
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (400, Some("invalid_cursor"))
-    );
+    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_cursor")));
     // Cursors issued after the expiry work.
     let c2 = next_cursor(&logs(&a, &sim, &[("limit", "10".into())]));
-    assert_eq!(
-        logs(&a, &sim, &[("limit", "10".into()), ("cursor", c2.clone())]).status,
-        200
-    );
+    assert_eq!(logs(&a, &sim, &[("limit", "10".into()), ("cursor", c2.clone())]).status, 200);
     sim.set_cursor_expiry(0.0, Some(0));
     std::thread::sleep(Duration::from_millis(20));
     let r = logs(&a, &sim, &[("limit", "10".into()), ("cursor", c2)]);
     assert_eq!(r.body["error"], "invalid_cursor");
     sim.set_cursor_expiry(1.0, None);
     let c3 = next_cursor(&logs(&a, &sim, &[("limit", "10".into())]));
-    assert_eq!(
-        logs(&a, &sim, &[("limit", "10".into()), ("cursor", c3)]).status,
-        400
-    );
+    assert_eq!(logs(&a, &sim, &[("limit", "10".into()), ("cursor", c3)]).status, 400);
     assert_eq!(sim.stats().invalid_cursors, 3);
 }
 
 /// Over the org-wide budget: 429, a sane `Retry-After`, `ratelimited`; rejected calls count.
 #[test]
 fn rate_limit_answers_429_with_retry_after() {
-    let sim = Sim::start(SimConfig {
-        max_calls_per_minute: 5,
-        ..config(100)
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { max_calls_per_minute: 5, ..config(100) }).unwrap();
     let a = agent();
-    let statuses: Vec<Reply> = (0..7)
-        .map(|_| logs(&a, &sim, &[("limit", "5".into())]))
-        .collect();
+    let statuses: Vec<Reply> = (0..7).map(|_| logs(&a, &sim, &[("limit", "5".into())])).collect();
     assert!(statuses[..5].iter().all(|r| r.status == 200));
     for r in &statuses[5..] {
         assert_eq!(r.status, 429);
         assert_eq!(r.body["error"], "ratelimited");
-        let secs: u64 = r
-            .retry_after
-            .as_deref()
-            .expect("Retry-After")
-            .parse()
-            .unwrap();
+        let secs: u64 = r.retry_after.as_deref().expect("Retry-After").parse().unwrap();
         assert!((55..=60).contains(&secs), "Retry-After {secs}");
     }
     let st = sim.stats();
@@ -312,11 +222,7 @@ fn auth_and_error_modes() {
     assert_eq!(r.status(), 401);
     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(v["error"], "missing_authentication");
-    let mut r = a
-        .get(&url)
-        .header("Authorization", "Bearer xoxp-wrong")
-        .call()
-        .unwrap();
+    let mut r = a.get(&url).header("Authorization", "Bearer xoxp-wrong").call().unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(v["error"], "invalid_authentication");
@@ -332,11 +238,7 @@ fn auth_and_error_modes() {
     ] {
         sim.set_error_mode(Some(mode.to_string())).unwrap();
         let r = logs(&a, &sim, &[]);
-        assert_eq!(
-            (r.status, r.body["ok"].as_bool()),
-            (status, Some(false)),
-            "{mode}"
-        );
+        assert_eq!((r.status, r.body["ok"].as_bool()), (status, Some(false)), "{mode}");
         assert_eq!(r.body["error"], code);
         if mode == "missing_scope" {
             assert_eq!(r.body["needed"], "auditlogs:read");
@@ -364,11 +266,7 @@ fn bad_arguments_are_rejected() {
         format!("action={}", too_many.join(",")),
     ] {
         let r = logs_raw(&a, &sim, &q);
-        assert_eq!(
-            (r.status, r.body["error"].as_str()),
-            (400, Some("invalid_arguments")),
-            "{q}"
-        );
+        assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_arguments")), "{q}");
     }
     assert_eq!(logs_raw(&a, &sim, "limit=9999").status, 200);
     assert_eq!(sim.stats().invalid_arguments, 6);
@@ -384,11 +282,7 @@ fn faults_on_demand() {
     let auth = format!("Bearer {}", sim.token());
 
     sim.set_fault_rates(0.0, 0.0, 1.0, 0.0);
-    let read = a
-        .get(&url)
-        .header("Authorization", &auth)
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string());
+    let read = a.get(&url).header("Authorization", &auth).call().and_then(|mut r| r.body_mut().read_to_string());
     assert!(read.is_err(), "a truncated body must not read as complete");
 
     sim.set_fault_rates(0.0, 1.0, 0.0, 0.0);
@@ -411,37 +305,17 @@ fn faults_on_demand() {
     assert_eq!(v["entries"].as_array().unwrap().len(), 200);
 
     let st = sim.stats();
-    assert_eq!(
-        (
-            st.faults_truncate,
-            st.faults_reset,
-            st.faults_5xx,
-            st.faults_garbage
-        ),
-        (1, 1, 1, 1)
-    );
+    assert_eq!((st.faults_truncate, st.faults_reset, st.faults_5xx, st.faults_garbage), (1, 1, 1, 1));
 }
 
 /// One second holding more entries than a page is paged completely, within that second.
 #[test]
 fn burst_second_is_fully_paged() {
     const T: i64 = START + 50_000;
-    let sim = Sim::start(SimConfig {
-        burst: vec![(T, 25_000)],
-        gzip: false,
-        ..config(200)
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { burst: vec![(T, 25_000)], gzip: false, ..config(200) }).unwrap();
     let a = agent();
-    let (all, pages) = walk(
-        &a,
-        &sim,
-        &[
-            ("oldest", T.to_string()),
-            ("latest", T.to_string()),
-            ("limit", "9999".into()),
-        ],
-    );
+    let (all, pages) =
+        walk(&a, &sim, &[("oldest", T.to_string()), ("latest", T.to_string()), ("limit", "9999".into())]);
     let ids: HashSet<String> = all.iter().map(|e| e.0.clone()).collect();
     assert_eq!(pages, 3);
     assert_eq!(ids.len(), all.len());
@@ -452,35 +326,21 @@ fn burst_second_is_fully_paged() {
 /// `action`, `actor` and `entity` filter exactly (AND), also across pages.
 #[test]
 fn filters_combine_with_and() {
-    let sim = Sim::start(SimConfig {
-        gzip: false,
-        ..config(3000)
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { gzip: false, ..config(3000) }).unwrap();
     let a = agent();
-    let all: Vec<Value> = logs(&a, &sim, &[("limit", "9999".into())]).body["entries"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let all: Vec<Value> = logs(&a, &sim, &[("limit", "9999".into())]).body["entries"].as_array().unwrap().clone();
     assert_eq!(all.len(), 3000);
     let entity_id = |e: &Value| {
         let t = e["entity"]["type"].as_str().unwrap();
         e["entity"][t]["id"].as_str().map(String::from)
     };
-    let busy = all
-        .iter()
-        .find(|e| e["action"] == "user_login" && e["actor"]["user"]["id"] != "USLACKUSER")
-        .unwrap();
+    let busy = all.iter().find(|e| e["action"] == "user_login" && e["actor"]["user"]["id"] != "USLACKUSER").unwrap();
     let actor = busy["actor"]["user"]["id"].as_str().unwrap().to_string();
     let file = all.iter().find(|e| e["entity"]["type"] == "file").unwrap();
     let file_id = entity_id(file).unwrap();
 
     let check = |params: &[(&str, String)], keep: &dyn Fn(&Value) -> bool| {
-        let want: Vec<String> = all
-            .iter()
-            .filter(|e| keep(e))
-            .map(|e| e["id"].as_str().unwrap().to_string())
-            .collect();
+        let want: Vec<String> = all.iter().filter(|e| keep(e)).map(|e| e["id"].as_str().unwrap().to_string()).collect();
         let mut p = params.to_vec();
         p.push(("limit", "3".into()));
         let (got, _) = walk(&a, &sim, &p);
@@ -491,16 +351,11 @@ fn filters_combine_with_and() {
     check(&[("action", "user_login,file_downloaded".into())], &|e| {
         e["action"] == "user_login" || e["action"] == "file_downloaded"
     });
-    check(&[("actor", actor.clone())], &|e| {
-        e["actor"]["user"]["id"] == actor.as_str()
+    check(&[("actor", actor.clone())], &|e| e["actor"]["user"]["id"] == actor.as_str());
+    check(&[("entity", file_id.clone())], &|e| entity_id(e).as_deref() == Some(&file_id));
+    check(&[("actor", actor.clone()), ("action", "user_login".into())], &|e| {
+        e["actor"]["user"]["id"] == actor.as_str() && e["action"] == "user_login"
     });
-    check(&[("entity", file_id.clone())], &|e| {
-        entity_id(e).as_deref() == Some(&file_id)
-    });
-    check(
-        &[("actor", actor.clone()), ("action", "user_login".into())],
-        &|e| e["actor"]["user"]["id"] == actor.as_str() && e["action"] == "user_login",
-    );
     assert_eq!(sim.stats().incomplete_cursor_queries, 0);
 }
 
@@ -508,11 +363,7 @@ fn filters_combine_with_and() {
 /// a client that keeps going until the cursor is empty still gets every entry once.
 #[test]
 fn short_pages_do_not_end_a_sequence() {
-    let sim = Sim::start(SimConfig {
-        short_pages: true,
-        ..config(2000)
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { short_pages: true, ..config(2000) }).unwrap();
     let a = agent();
     let mut cursor = String::new();
     let mut all = Vec::new();
@@ -544,10 +395,7 @@ fn short_pages_do_not_end_a_sequence() {
 fn schemas_and_actions() {
     let sim = Sim::start(config(10)).unwrap();
     let a = agent();
-    let mut r = a
-        .get(&format!("{}/actions", sim.audit_url()))
-        .call()
-        .unwrap();
+    let mut r = a.get(&format!("{}/actions", sim.audit_url())).call().unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     for (cat, name) in [
@@ -557,86 +405,37 @@ fn schemas_and_actions() {
         ("app", "app_scopes_expanded"),
         ("workspace_or_org", "pref_sso_setting_changed"),
     ] {
-        assert!(
-            v["actions"][cat]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|n| n == name),
-            "{cat}/{name}"
-        );
+        assert!(v["actions"][cat].as_array().unwrap().iter().any(|n| n == name), "{cat}/{name}");
     }
-    let total: usize = v["actions"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|l| l.as_array().unwrap().len())
-        .sum();
+    let total: usize = v["actions"].as_object().unwrap().values().map(|l| l.as_array().unwrap().len()).sum();
     assert!(total >= 40);
-    let mut r = a
-        .get(&format!("{}/schemas", sim.audit_url()))
-        .call()
-        .unwrap();
+    let mut r = a.get(&format!("{}/schemas", sim.audit_url())).call().unwrap();
     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    assert!(v["schemas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["type"] == "user"));
+    assert!(v["schemas"].as_array().unwrap().iter().any(|s| s["type"] == "user"));
 }
 
 /// Live mode adds entries (some late) that become visible in `/logs` and the dataset.
 #[test]
 fn live_and_late_events() {
-    let sim = Sim::start(SimConfig {
-        live_rate: 200.0,
-        late_fraction: 0.5,
-        late_delay: 1000,
-        ..config(100)
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { live_rate: 200.0, late_fraction: 0.5, late_delay: 1000, ..config(100) }).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let st = sim.stats();
     assert!(st.live_events_added >= 20, "{st:?}");
     assert!(st.late_events_added > 0 && st.late_events_added < st.live_events_added);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let a = agent();
-    let r = logs(
-        &a,
-        &sim,
-        &[
-            ("oldest", (now - 1100).to_string()),
-            ("limit", "9999".into()),
-        ],
-    );
+    let r = logs(&a, &sim, &[("oldest", (now - 1100).to_string()), ("limit", "9999".into())]);
     let got = entries(&r);
     assert!(got.iter().any(|e| e.1 >= now - 2), "on-time events");
-    assert!(
-        got.iter().any(|e| (now - 1003..=now - 998).contains(&e.1)),
-        "late events"
-    );
+    assert!(got.iter().any(|e| (now - 1003..=now - 998).contains(&e.1)), "late events");
     assert!(sim.dataset().len() as u64 >= 100 + st.live_events_added);
     // Access-log aggregates move too: rows are added while the sim runs.
     let url = format!("{}/team.accessLogs?count=1000", sim.web_url());
-    let mut r = a
-        .get(&url)
-        .header("Authorization", &format!("Bearer {}", sim.token()))
-        .call()
-        .unwrap();
+    let mut r = a.get(&url).header("Authorization", &format!("Bearer {}", sim.token())).call().unwrap();
     let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    assert!(
-        v["paging"]["total"].as_u64().unwrap() > 300,
-        "{}",
-        v["paging"]
-    );
+    assert!(v["paging"]["total"].as_u64().unwrap() > 300, "{}", v["paging"]);
     let ids = sim.insert_events(&[START + 5]);
-    assert!(sim
-        .dataset()
-        .iter()
-        .any(|(id, d)| id == &ids[0] && *d == START + 5));
+    assert!(sim.dataset().iter().any(|(id, d)| id == &ids[0] && *d == START + 5));
 }
 
 /// Shutdown returns promptly even with an idle keep-alive connection, and the port closes.
@@ -674,28 +473,14 @@ fn drain_a_million() {
         }
         let p = Instant::now();
         let url = format!("{}/logs?{q}", sim.audit_url());
-        let mut r = a
-            .get(&url)
-            .header("Authorization", &format!("Bearer {}", sim.token()))
-            .call()
-            .unwrap();
-        let body = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_vec()
-            .unwrap();
+        let mut r = a.get(&url).header("Authorization", &format!("Bearer {}", sim.token())).call().unwrap();
+        let body = r.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
         slowest = slowest.max(p.elapsed());
         // Cheap scan instead of a JSON parse: count entries and find the cursor.
         let pat = b"\"date_create\":";
         n += body.windows(pat.len()).filter(|w| w == pat).count();
         let tail = String::from_utf8_lossy(&body[body.len() - 200..]).into_owned();
-        cursor = tail
-            .rsplit("\"next_cursor\":\"")
-            .next()
-            .unwrap()
-            .trim_end_matches("\"}}")
-            .to_string();
+        cursor = tail.rsplit("\"next_cursor\":\"").next().unwrap().trim_end_matches("\"}}").to_string();
         pages += 1;
         if cursor.is_empty() {
             break;

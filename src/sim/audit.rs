@@ -28,12 +28,8 @@ fn parse_query(req: &Request) -> Result<LogsQuery, ()> {
     let action = match req.param("action") {
         None => None,
         Some(v) => {
-            let mut names: Vec<String> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
+            let mut names: Vec<String> =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             if names.len() > MAX_ACTIONS {
                 return Err(());
             }
@@ -112,13 +108,9 @@ pub(crate) fn logs(s: &Shared, req: &Request) -> Outcome {
         let issued = {
             let table = lock(&s.cursors);
             let mine = d.instance == s.instance;
-            mine.then(|| table.get(d.serial)).flatten().map(|i| {
-                (
-                    i.query != query,
-                    i.at.elapsed(),
-                    d.serial < table.expired_below,
-                )
-            })
+            mine.then(|| table.get(d.serial))
+                .flatten()
+                .map(|i| (i.query != query, i.at.elapsed(), d.serial < table.expired_below))
         };
         if let Some((differs, _, _)) = issued {
             if differs {
@@ -147,11 +139,7 @@ pub(crate) fn logs(s: &Shared, req: &Request) -> Outcome {
     let oldest = query.oldest.unwrap_or(i64::MIN);
     let top = (query.latest.unwrap_or(i64::MAX), u32::MAX);
     let start = position.map_or(top, |p| p.min(top));
-    let filter = s.world.filter(
-        query.action.as_deref(),
-        query.actor.as_deref(),
-        query.entity.as_deref(),
-    );
+    let filter = s.world.filter(query.action.as_deref(), query.actor.as_deref(), query.entity.as_deref());
 
     let (page, next) = {
         let index = s.index.read().unwrap_or_else(|e| e.into_inner());
@@ -187,16 +175,7 @@ pub(crate) fn logs(s: &Shared, req: &Request) -> Outcome {
         None => String::new(),
         Some((date, idx)) => {
             let serial = lock(&s.cursors).issue(query);
-            cursor::encode(
-                s.seed,
-                Decoded {
-                    date,
-                    idx,
-                    serial,
-                    instance: s.instance,
-                },
-                rng.next_u64() as u8,
-            )
+            cursor::encode(s.seed, Decoded { date, idx, serial, instance: s.instance }, rng.next_u64() as u8)
         }
     };
 
@@ -212,8 +191,7 @@ pub(crate) fn logs(s: &Shared, req: &Request) -> Outcome {
     body.extend_from_slice(next_cursor.as_bytes());
     body.extend_from_slice(b"\"}}");
     inc(&s.c.pages_served);
-    s.c.entries_served
-        .fetch_add(page.len() as u64, Ordering::Relaxed);
+    s.c.entries_served.fetch_add(page.len() as u64, Ordering::Relaxed);
     answer(Response::json(200, body))
 }
 
@@ -236,11 +214,8 @@ pub(crate) fn actions() -> Response {
             body.push(',');
         }
         body.push_str(&format!("\"{cat}\":["));
-        let names: Vec<String> = ACTIONS
-            .iter()
-            .filter(|a| a.category == *cat)
-            .map(|a| format!("\"{}\"", a.name))
-            .collect();
+        let names: Vec<String> =
+            ACTIONS.iter().filter(|a| a.category == *cat).map(|a| format!("\"{}\"", a.name)).collect();
         body.push_str(&names.join(","));
         body.push(']');
     }

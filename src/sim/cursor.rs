@@ -34,12 +34,7 @@ fn check(seed: u64, bytes: &[u8]) -> u16 {
 fn mask(seed: u64, b: &mut [u8; LEN]) {
     let k1 = h3(seed, u64::from(b[0]), 0xC0);
     let k2 = h3(seed, u64::from(b[0]), 0xC1);
-    let key: Vec<u8> = k1
-        .to_le_bytes()
-        .into_iter()
-        .chain(k2.to_le_bytes())
-        .chain([k1 as u8 ^ 0x5A])
-        .collect();
+    let key: Vec<u8> = k1.to_le_bytes().into_iter().chain(k2.to_le_bytes()).chain([k1 as u8 ^ 0x5A]).collect();
     for (byte, k) in b[6..23].iter_mut().zip(key) {
         *byte ^= k;
     }
@@ -146,10 +141,7 @@ mod tests {
                 instance: 0xBEEF,
             };
             let s = encode(9, d, salt);
-            assert!(
-                s.contains('+') && s.contains('/') && s.ends_with("=="),
-                "{s}"
-            );
+            assert!(s.contains('+') && s.contains('/') && s.ends_with("=="), "{s}");
             assert_eq!(decode(9, &s), Some(d));
             assert_eq!(decode(10, &s), None, "another seed's cursor");
             assert_eq!(decode(9, &s.replace('+', " ")), None);

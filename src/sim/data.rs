@@ -18,8 +18,7 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 /// Hash of (seed, index, salt): the only source of randomness for the dataset.
 #[inline]
 pub(crate) fn h3(seed: u64, idx: u64, salt: u64) -> u64 {
-    mix(seed
-        ^ mix(idx.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ salt.wrapping_mul(0xA076_1D64_78BD_642F)))
+    mix(seed ^ mix(idx.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ salt.wrapping_mul(0xA076_1D64_78BD_642F)))
 }
 
 /// A small deterministic generator for per-request decisions.
@@ -144,64 +143,22 @@ pub(crate) struct Action {
 }
 
 const fn act(name: &'static str, category: &'static str, kind: Kind, weight: u32) -> Action {
-    Action {
-        name,
-        category,
-        kind,
-        weight,
-    }
+    Action { name, category, kind, weight }
 }
 
 /// The categories of `/actions`, in Slack's order.
-pub(crate) const CATEGORIES: &[&str] = &[
-    "workspace_or_org",
-    "user",
-    "file",
-    "channel",
-    "app",
-    "other",
-];
+pub(crate) const CATEGORIES: &[&str] = &["workspace_or_org", "user", "file", "channel", "app", "other"];
 
 /// Audit action names as Slack spells them (a realistic subset).
 pub(crate) static ACTIONS: &[Action] = &[
     act("workspace_created", "workspace_or_org", Kind::Workspace, 1),
     act("workspace_deleted", "workspace_or_org", Kind::Workspace, 1),
-    act(
-        "organization_created",
-        "workspace_or_org",
-        Kind::Enterprise,
-        1,
-    ),
-    act(
-        "pref_sso_setting_changed",
-        "workspace_or_org",
-        Kind::Workspace,
-        2,
-    ),
-    act(
-        "pref_two_factor_auth_changed",
-        "workspace_or_org",
-        Kind::Workspace,
-        2,
-    ),
-    act(
-        "pref_session_duration_changed",
-        "workspace_or_org",
-        Kind::Enterprise,
-        2,
-    ),
-    act(
-        "manual_export_started",
-        "workspace_or_org",
-        Kind::Workspace,
-        1,
-    ),
-    act(
-        "manual_export_completed",
-        "workspace_or_org",
-        Kind::Workspace,
-        1,
-    ),
+    act("organization_created", "workspace_or_org", Kind::Enterprise, 1),
+    act("pref_sso_setting_changed", "workspace_or_org", Kind::Workspace, 2),
+    act("pref_two_factor_auth_changed", "workspace_or_org", Kind::Workspace, 2),
+    act("pref_session_duration_changed", "workspace_or_org", Kind::Enterprise, 2),
+    act("manual_export_started", "workspace_or_org", Kind::Workspace, 1),
+    act("manual_export_completed", "workspace_or_org", Kind::Workspace, 1),
     act("ekm_enrolled", "workspace_or_org", Kind::Enterprise, 1),
     act("user_created", "user", Kind::User, 4),
     act("user_deactivated", "user", Kind::User, 3),
@@ -334,11 +291,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("Q3 report.pdf", "pdf", "Q3 report"),
     ("diagram.png", "png", "Architecture \\\"v2\\\""),
     ("customers.csv", "csv", "Customer export"),
-    (
-        "offsite-plan.docx",
-        "docx",
-        "Offsite plan \u{1f3d6}\u{fe0f}",
-    ),
+    ("offsite-plan.docx", "docx", "Offsite plan \u{1f3d6}\u{fe0f}"),
     ("budget.xlsx", "xlsx", "Budget\\nfinal"),
     ("r\u{e9}sum\u{e9}.pdf", "pdf", "R\\u00e9sum\\u00e9"),
     ("screenshot.jpg", "jpg", "Screenshot"),
@@ -502,11 +455,7 @@ impl World {
         let mut taken = HashSet::new();
         let enterprise_id = slack_id(seed, "E", 1, 0, &mut taken);
         let enterprise = Ent {
-            json: obj(&[
-                ("id", &q(&enterprise_id)),
-                ("name", "\"Acme Corp\""),
-                ("domain", "\"acme-corp\""),
-            ]),
+            json: obj(&[("id", &q(&enterprise_id)), ("name", "\"Acme Corp\""), ("domain", "\"acme-corp\"")]),
             id: enterprise_id.clone(),
         };
         let enterprise_loc = obj(&[
@@ -551,16 +500,11 @@ impl World {
                 id,
             });
             user_team.push(team);
-            let plain: String =
-                serde_json::from_str(&format!("\"{name}\"")).expect("valid JSON name");
+            let plain: String = serde_json::from_str(&format!("\"{name}\"")).expect("valid JSON name");
             user_names.push((plain, email));
         }
-        let slack_user = obj(&[
-            ("id", "\"USLACKUSER\""),
-            ("name", "\"Slack\""),
-            ("email", "\"\""),
-            ("team", &q(&enterprise_id)),
-        ]);
+        let slack_user =
+            obj(&[("id", "\"USLACKUSER\""), ("name", "\"Slack\""), ("email", "\"\""), ("team", &q(&enterprise_id))]);
         let mut channels = Vec::new();
         for i in 0..120u64 {
             let id = slack_id(seed, "C", 4, i, &mut taken);
@@ -579,22 +523,14 @@ impl World {
                 fields.push(("teams_shared_with", format!("[{}]", q(&workspaces[1].id))));
             }
             let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            channels.push(Ent {
-                json: obj(&refs),
-                id,
-            });
+            channels.push(Ent { json: obj(&refs), id });
         }
         let mut files = Vec::new();
         for i in 0..2000u64 {
             let id = slack_id(seed, "F", 5, i, &mut taken);
             let (name, ft, title) = FILES[(h3(seed, i, 51) % FILES.len() as u64) as usize];
             files.push(Ent {
-                json: obj(&[
-                    ("id", &q(&id)),
-                    ("name", &q(name)),
-                    ("filetype", &q(ft)),
-                    ("title", &q(title)),
-                ]),
+                json: obj(&[("id", &q(&id)), ("name", &q(name)), ("filetype", &q(ft)), ("title", &q(title))]),
                 id,
             });
         }
@@ -611,10 +547,7 @@ impl World {
                     ("is_distributed", &(h & 1 == 0).to_string()),
                     ("is_directory_approved", &(h & 2 == 0).to_string()),
                     ("is_workflow_app", "false"),
-                    (
-                        "scopes",
-                        SCOPE_SETS[((h >> 4) % SCOPE_SETS.len() as u64) as usize],
-                    ),
+                    ("scopes", SCOPE_SETS[((h >> 4) % SCOPE_SETS.len() as u64) as usize]),
                 ]),
                 id,
             });
@@ -623,29 +556,17 @@ impl World {
         let mut workflows = Vec::new();
         for i in 0..40u64 {
             let id = slack_id(seed, "Wf", 7, i, &mut taken);
-            workflows.push(Ent {
-                json: obj(&[
-                    ("id", &q(&id)),
-                    ("name", &qe(&format!("Onboarding flow #{i}"))),
-                ]),
-                id,
-            });
+            workflows.push(Ent { json: obj(&[("id", &q(&id)), ("name", &qe(&format!("Onboarding flow #{i}")))]), id });
         }
         let mut roles = Vec::new();
         for (i, name) in ROLES.iter().enumerate() {
             let id = slack_id(seed, "Rl", 8, i as u64, &mut taken);
-            roles.push(Ent {
-                json: obj(&[("id", &q(&id)), ("name", &q(name)), ("type", "\"system\"")]),
-                id,
-            });
+            roles.push(Ent { json: obj(&[("id", &q(&id)), ("name", &q(name)), ("type", "\"system\"")]), id });
         }
         let mut usergroups = Vec::new();
         for i in 0..20u64 {
             let id = slack_id(seed, "S", 9, i, &mut taken);
-            usergroups.push(Ent {
-                json: obj(&[("id", &q(&id)), ("name", &q(&format!("team-{i}")))]),
-                id,
-            });
+            usergroups.push(Ent { json: obj(&[("id", &q(&id)), ("name", &q(&format!("team-{i}")))]), id });
         }
         let mut barriers = Vec::new();
         for i in 0..4u64 {
@@ -731,36 +652,19 @@ impl World {
         let w = (h % self.action_total as u64) as u32;
         let action = self.action_cumulative.partition_point(|&c| c <= w);
         let h2 = mix(h);
-        let actor = if (h2 & 0x1f) == 0 {
-            SLACK_USER
-        } else {
-            ((h2 >> 8) % self.users.len() as u64) as u32
-        };
+        let actor = if (h2 & 0x1f) == 0 { SLACK_USER } else { ((h2 >> 8) % self.users.len() as u64) as u32 };
         let kind = ACTIONS[action].kind;
-        let ent = if kind == Kind::User
-            && actor != SLACK_USER
-            && ACTIONS[action].name.starts_with("user_log")
-        {
+        let ent = if kind == Kind::User && actor != SLACK_USER && ACTIONS[action].name.starts_with("user_log") {
             actor
         } else {
             let n = self.pool(kind).len().max(1) as u64;
             ((h2 >> 24) % n) as u32
         };
-        Attrs {
-            action,
-            actor,
-            ent,
-            h: mix(h2),
-        }
+        Attrs { action, actor, ent, h: mix(h2) }
     }
 
     /// Resolves request filters once; `actions` are already split.
-    pub(crate) fn filter(
-        &self,
-        actions: Option<&[String]>,
-        actor: Option<&str>,
-        entity: Option<&str>,
-    ) -> Filter {
+    pub(crate) fn filter(&self, actions: Option<&[String]>, actor: Option<&str>, entity: Option<&str>) -> Filter {
         let actions = actions.map(|names| names.iter().filter_map(|n| action_index(n)).collect());
         let actor = actor.map(|id| {
             if id == "USLACKUSER" {
@@ -790,11 +694,7 @@ impl World {
             }
             v
         });
-        Filter {
-            actions,
-            actor,
-            entity,
-        }
+        Filter { actions, actor, entity }
     }
 
     #[inline]
@@ -887,19 +787,13 @@ impl World {
             out.extend_from_slice(&self.pool(action.kind)[a.ent as usize].json);
         }
         out.extend_from_slice(b"},\"context\":{\"location\":");
-        let team = if a.actor == SLACK_USER {
-            None
-        } else {
-            Some(self.user_team[a.actor as usize])
-        };
+        let team = if a.actor == SLACK_USER { None } else { Some(self.user_team[a.actor as usize]) };
         match team {
             Some(t) if (h >> 20) % 10 < 7 => out.extend_from_slice(&self.workspace_locs[t]),
             _ => out.extend_from_slice(&self.enterprise_loc),
         }
         out.extend_from_slice(b",\"ua\":\"");
-        out.extend_from_slice(
-            USER_AGENTS[((h >> 24) % USER_AGENTS.len() as u64) as usize].as_bytes(),
-        );
+        out.extend_from_slice(USER_AGENTS[((h >> 24) % USER_AGENTS.len() as u64) as usize].as_bytes());
         out.extend_from_slice(b"\",\"ip_address\":\"");
         match (h >> 28) % 20 {
             0 => {}
@@ -919,10 +813,7 @@ impl World {
             }
         }
         out.extend_from_slice(b"\",\"session_id\":");
-        push_u64(
-            out,
-            1_000_000_000_000 + (h3(self.seed, idx as u64, 3) % 9_000_000_000_000),
-        );
+        push_u64(out, 1_000_000_000_000 + (h3(self.seed, idx as u64, 3) % 9_000_000_000_000));
         if action.kind == Kind::App {
             out.extend_from_slice(b",\"app\":");
             out.extend_from_slice(&self.apps[a.ent as usize].json);
@@ -994,12 +885,8 @@ mod tests {
             let mut out = Vec::new();
             w.render(&mut out, idx, 1_700_000_000 + idx as i64);
             total += out.len();
-            let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
-                panic!(
-                    "entry {idx} invalid: {e}: {}",
-                    String::from_utf8_lossy(&out)
-                )
-            });
+            let v: serde_json::Value = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("entry {idx} invalid: {e}: {}", String::from_utf8_lossy(&out)));
             assert_eq!(v["id"].as_str().unwrap(), w.id_string(idx));
             assert!(ids.insert(w.id_string(idx)));
             assert!(v["session_id"].is_null() && v["context"]["session_id"].is_u64());
@@ -1035,19 +922,9 @@ mod tests {
         }
         let t2 = std::time::Instant::now();
         let gz = crate::sim::http::gzip(&out, Some(1)).unwrap();
-        println!(
-            "gzip of that page: {} -> {} bytes in {:?} (render {:?})",
-            out.len(),
-            gz.len(),
-            t2.elapsed(),
-            t2 - t
-        );
+        println!("gzip of that page: {} -> {} bytes in {:?} (render {:?})", out.len(), gz.len(), t2.elapsed(), t2 - t);
         let t3 = std::time::Instant::now();
         let stored = crate::sim::http::gzip(&out, None).unwrap();
-        println!(
-            "default gzip (stored above 1 MiB): {} bytes in {:?}",
-            stored.len(),
-            t3.elapsed()
-        );
+        println!("default gzip (stored above 1 MiB): {} bytes in {:?}", stored.len(), t3.elapsed());
     }
 }

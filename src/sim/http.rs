@@ -18,27 +18,16 @@ pub(crate) struct Request {
 
 impl Request {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The last value of a parameter (empty values count as absent).
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub(crate) fn accepts_gzip(&self) -> bool {
-        self.header("accept-encoding").is_some_and(|v| {
-            v.split(',')
-                .any(|e| e.trim().split(';').next() == Some("gzip"))
-        })
+        self.header("accept-encoding").is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")))
     }
 }
 
@@ -51,19 +40,11 @@ pub(crate) struct Response {
 
 impl Response {
     pub(crate) fn json(status: u16, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            content_type: "application/json; charset=utf-8",
-            headers: Vec::new(),
-            body,
-        }
+        Response { status, content_type: "application/json; charset=utf-8", headers: Vec::new(), body }
     }
 
     pub(crate) fn error(status: u16, code: &str) -> Response {
-        Response::json(
-            status,
-            format!("{{\"ok\":false,\"error\":\"{code}\"}}").into_bytes(),
-        )
+        Response::json(status, format!("{{\"ok\":false,\"error\":\"{code}\"}}").into_bytes())
     }
 }
 
@@ -105,31 +86,18 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 
 /// Reads one request. `Ok(None)` means the peer closed (or idled out) between requests.
 /// `buf` carries bytes read past the end of a request (pipelining) to the next call.
-pub(crate) fn read_request(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<Request>> {
+pub(crate) fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Request>> {
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(end) = find_head_end(buf) {
             break end;
         }
         if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too large",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
         }
         let n = match stream.read(&mut chunk) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(None)
-            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
             Err(e) => return Err(e),
         };
         if n == 0 {
@@ -144,40 +112,22 @@ pub(crate) fn read_request(
     let mut parts = request_line.split(' ');
     let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
         (Some(m), Some(t), Some(v)) => (m.to_string(), t.to_string(), v.to_string()),
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "bad request line",
-            ))
-        }
+        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request line")),
     };
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let connection = get("connection").unwrap_or("").to_ascii_lowercase();
-    let keep_alive = if version == "HTTP/1.0" {
-        connection.contains("keep-alive")
-    } else {
-        !connection.contains("close")
-    };
+    let keep_alive =
+        if version == "HTTP/1.0" { connection.contains("keep-alive") } else { !connection.contains("close") };
     if get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
-    let chunked =
-        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked {
         read_chunked(stream, buf)?
     } else {
-        let len: usize = get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let len: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         if len > MAX_BODY {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
         }
@@ -203,13 +153,7 @@ pub(crate) fn read_request(
             parse_form(&String::from_utf8_lossy(&body), &mut params);
         }
     }
-    Ok(Some(Request {
-        method,
-        path: path.to_string(),
-        params,
-        headers,
-        keep_alive,
-    }))
+    Ok(Some(Request { method, path: path.to_string(), params, headers, keep_alive }))
 }
 
 /// Makes sure `buf` holds at least `len` bytes.
@@ -298,11 +242,7 @@ pub(crate) fn head(resp: &Response, body_len: usize, gzip: bool, keep_alive: boo
         h.push_str(v);
         h.push_str("\r\n");
     }
-    h.push_str(if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
-    } else {
-        "Connection: close\r\n\r\n"
-    });
+    h.push_str(if keep_alive { "Connection: keep-alive\r\n\r\n" } else { "Connection: close\r\n\r\n" });
     h.into_bytes()
 }
 
@@ -321,10 +261,8 @@ pub(crate) fn gzip(body: &[u8], level: Option<u32>) -> io::Result<Vec<u8>> {
     if level == 0 {
         return Ok(gzip_stored(body));
     }
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::new(level),
-    );
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), flate2::Compression::new(level));
     enc.write_all(body)?;
     enc.finish()
 }
@@ -354,10 +292,7 @@ fn gzip_stored(body: &[u8]) -> Vec<u8> {
 /// Closes the socket with an RST instead of a FIN (SO_LINGER with a zero timeout).
 pub(crate) fn reset(stream: TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: the fd is valid for the lifetime of `stream`, and `linger` is a properly sized,
     // initialized struct that outlives the call.
     unsafe {
@@ -383,9 +318,7 @@ mod tests {
             for level in [Some(0), Some(1), None] {
                 let gz = gzip(&body, level).unwrap();
                 let mut back = Vec::new();
-                flate2::read::GzDecoder::new(&gz[..])
-                    .read_to_end(&mut back)
-                    .unwrap();
+                flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
                 assert_eq!(back, body, "n={n} level={level:?}");
             }
         }

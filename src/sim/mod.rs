@@ -104,10 +104,7 @@ pub struct SimConfig {
 }
 
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl Default for SimConfig {
@@ -160,10 +157,7 @@ impl SimConfig {
             }
         }
         if self.start > self.end {
-            return bad(format!(
-                "start ({}) is after end ({})",
-                self.start, self.end
-            ));
+            return bad(format!("start ({}) is after end ({})", self.start, self.end));
         }
         if !(self.live_rate >= 0.0 && self.live_rate.is_finite()) {
             return bad(format!("live_rate must be >= 0, got {}", self.live_rate));
@@ -180,10 +174,7 @@ fn check_error_mode(mode: Option<&str>) -> io::Result<()> {
     match mode {
         Some(m) if !ERROR_MODES.contains(&m) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "error_mode must be one of {}, got {m:?}",
-                ERROR_MODES.join(", ")
-            ),
+            format!("error_mode must be one of {}, got {m:?}", ERROR_MODES.join(", ")),
         )),
         _ => Ok(()),
     }
@@ -355,10 +346,7 @@ impl CursorTable {
             self.items.drain(..MAX_ISSUED / 2);
             self.base = self.base.wrapping_add((MAX_ISSUED / 2) as u32);
         }
-        self.items.push_back(Issued {
-            query,
-            at: Instant::now(),
-        });
+        self.items.push_back(Issued { query, at: Instant::now() });
         self.base.wrapping_add(self.items.len() as u32 - 1)
     }
 
@@ -460,12 +448,7 @@ impl Shared {
             web_calls: g(&c.web_calls),
             web_calls_429: g(&c.web_calls_429),
             max_web_calls_in_any_60s: lock(&self.web_window).max_seen,
-            entries: self
-                .index
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .keys
-                .len() as u64,
+            entries: self.index.read().unwrap_or_else(|e| e.into_inner()).keys.len() as u64,
             live_events_added: g(&c.live_events_added),
             late_events_added: g(&c.late_events_added),
             connections: g(&c.connections),
@@ -473,15 +456,8 @@ impl Shared {
     }
 
     fn dataset(&self) -> Vec<(String, i64)> {
-        let keys = self
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .clone();
-        keys.iter()
-            .map(|&(d, i)| (self.world.id_string(i), d))
-            .collect()
+        let keys = self.index.read().unwrap_or_else(|e| e.into_inner()).keys.clone();
+        keys.iter().map(|&(d, i)| (self.world.id_string(i), d)).collect()
     }
 }
 
@@ -515,11 +491,7 @@ fn gate(s: &Shared, rng: &mut Rng, web: bool) -> Gate {
     };
     let verdict = lock(window).hit(now, limit);
     if let Err(retry_after) = verdict {
-        inc(if web {
-            &s.c.web_calls_429
-        } else {
-            &s.c.calls_429
-        });
+        inc(if web { &s.c.web_calls_429 } else { &s.c.calls_429 });
         let mut r = Response::error(429, "ratelimited");
         r.headers.push(("Retry-After", retry_after.to_string()));
         return Gate::Stop(Outcome::Send(r));
@@ -536,9 +508,7 @@ fn gate(s: &Shared, rng: &mut Rng, web: bool) -> Gate {
     };
     if roll(knobs.p_reset) {
         inc(&s.c.faults_reset);
-        return Gate::Stop(Outcome::Reset {
-            rst: rng.below(2) == 0,
-        });
+        return Gate::Stop(Outcome::Reset { rst: rng.below(2) == 0 });
     }
     if roll(knobs.p_5xx) {
         inc(&s.c.faults_5xx);
@@ -596,17 +566,9 @@ fn route(s: &Shared, req: &Request) -> Outcome {
         "/api/team.accessLogs" => web::access_logs(s, req),
         "/api/team.integrationLogs" => web::integration_logs(s, req),
         "/api/auth.test" => web::auth_test(s, req),
-        "/sim/stats" => Outcome::Send(Response::json(
-            200,
-            serde_json::to_vec(&s.stats()).unwrap_or_default(),
-        )),
+        "/sim/stats" => Outcome::Send(Response::json(200, serde_json::to_vec(&s.stats()).unwrap_or_default())),
         "/sim/dataset" => {
-            let keys = s
-                .index
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .keys
-                .clone();
+            let keys = s.index.read().unwrap_or_else(|e| e.into_inner()).keys.clone();
             let mut body = Vec::with_capacity(keys.len() * 70);
             for (date, idx) in keys {
                 body.extend_from_slice(b"{\"id\":\"");
@@ -662,14 +624,9 @@ fn serve_conn(s: &Shared, mut stream: TcpStream) {
         let head = http::head(&resp, body.len(), gzip_ok, keep_alive && !truncate);
         let sent = if truncate {
             let cut = (body.len() / 2).min(body.len().saturating_sub(1));
-            stream
-                .write_all(&head)
-                .and_then(|_| stream.write_all(&body[..cut]))
-                .and_then(|_| stream.flush())
+            stream.write_all(&head).and_then(|_| stream.write_all(&body[..cut])).and_then(|_| stream.flush())
         } else {
-            stream
-                .write_all(&head)
-                .and_then(|_| stream.write_all(&body))
+            stream.write_all(&head).and_then(|_| stream.write_all(&body))
         };
         if sent.is_err() || truncate || !keep_alive {
             let _ = stream.shutdown(Shutdown::Write);
@@ -699,10 +656,7 @@ impl Sim {
         let mut keys = Vec::with_capacity(total);
         let span = (config.end - config.start) as u64 + 1;
         for i in 0..config.events as u32 {
-            keys.push((
-                config.start + (data::h3(seed, i as u64, 9) % span) as i64,
-                i,
-            ));
+            keys.push((config.start + (data::h3(seed, i as u64, 9) % span) as i64, i));
         }
         let mut next = config.events as u32;
         for &(second, count) in &config.burst {
@@ -714,10 +668,7 @@ impl Sim {
         keys.sort_unstable();
         let web = web::WebData::new(&world, &config);
         let instance = (data::mix(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0)
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
                 ^ u64::from(addr.port()),
         ) & 0xffff) as u16;
         let shared = Arc::new(Shared {
@@ -744,15 +695,8 @@ impl Sim {
                 gzip_level: config.gzip_level,
                 short_pages: config.short_pages,
             }),
-            index: RwLock::new(Index {
-                keys,
-                next_idx: next,
-            }),
-            cursors: Mutex::new(CursorTable {
-                base: 0,
-                items: VecDeque::new(),
-                expired_below: 0,
-            }),
+            index: RwLock::new(Index { keys, next_idx: next }),
+            cursors: Mutex::new(CursorTable { base: 0, items: VecDeque::new(), expired_below: 0 }),
             audit_window: Mutex::default(),
             web_window: Mutex::default(),
             c: Counters::default(),
@@ -763,25 +707,14 @@ impl Sim {
             threads: Mutex::default(),
         });
         let s = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
-            .name("sim-accept".into())
-            .spawn(move || accept_loop(s, listener))?;
+        let accept = std::thread::Builder::new().name("sim-accept".into()).spawn(move || accept_loop(s, listener))?;
         let live = if config.live_rate > 0.0 {
             let s = Arc::clone(&shared);
-            Some(
-                std::thread::Builder::new()
-                    .name("sim-live".into())
-                    .spawn(move || live_loop(&s))?,
-            )
+            Some(std::thread::Builder::new().name("sim-live".into()).spawn(move || live_loop(&s))?)
         } else {
             None
         };
-        Ok(Sim {
-            shared,
-            addr,
-            accept: Some(accept),
-            live,
-        })
+        Ok(Sim { shared, addr, accept: Some(accept), live })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -822,11 +755,7 @@ impl Sim {
     pub fn insert_events(&self, dates: &[i64]) -> Vec<String> {
         let now = unix_now();
         let marked: Vec<(i64, bool)> = dates.iter().map(|&d| (d, d < now - 1)).collect();
-        self.shared
-            .insert(&marked)
-            .into_iter()
-            .map(|i| self.shared.world.id_string(i))
-            .collect()
+        self.shared.insert(&marked).into_iter().map(|i| self.shared.world.id_string(i)).collect()
     }
 
     /// Forces (or, with `None`, stops) a permanent error on every log call. Unknown modes are
@@ -925,12 +854,10 @@ fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
             lock(&s.conns).insert(id, clone);
         }
         let s2 = Arc::clone(&s);
-        let spawned = std::thread::Builder::new()
-            .name("sim-conn".into())
-            .spawn(move || {
-                serve_conn(&s2, stream);
-                lock(&s2.conns).remove(&id);
-            });
+        let spawned = std::thread::Builder::new().name("sim-conn".into()).spawn(move || {
+            serve_conn(&s2, stream);
+            lock(&s2.conns).remove(&id);
+        });
         let mut threads = lock(&s.threads);
         threads.retain(|h| !h.is_finished());
         match spawned {
@@ -987,12 +914,7 @@ pub fn run_cli(mut config: SimConfig, port: u16, duration: Option<u64>) -> io::R
     STOP_SIGNAL.store(false, Ordering::SeqCst);
     let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    let (old_int, old_term) = unsafe {
-        (
-            libc::signal(libc::SIGINT, handler),
-            libc::signal(libc::SIGTERM, handler),
-        )
-    };
+    let (old_int, old_term) = unsafe { (libc::signal(libc::SIGINT, handler), libc::signal(libc::SIGTERM, handler)) };
     let result = (|| {
         let sim = Sim::start(config)?;
         {
@@ -1006,10 +928,7 @@ pub fn run_cli(mut config: SimConfig, port: u16, duration: Option<u64>) -> io::R
         }
         let stats = sim.stats();
         sim.shutdown();
-        eprintln!(
-            "sim stats: {}",
-            serde_json::to_string(&stats).unwrap_or_default()
-        );
+        eprintln!("sim stats: {}", serde_json::to_string(&stats).unwrap_or_default());
         Ok(())
     })();
     // SAFETY: restores the dispositions that were in place before.
@@ -1026,26 +945,11 @@ mod tests {
 
     #[test]
     fn config_json() {
-        let c: SimConfig =
-            serde_json::from_str(r#"{"events":5,"burst":[[100,3]],"error_mode":"paid_only"}"#)
-                .unwrap();
-        assert_eq!(
-            (c.events, c.burst.clone(), c.max_calls_per_minute),
-            (5, vec![(100, 3)], 50)
-        );
+        let c: SimConfig = serde_json::from_str(r#"{"events":5,"burst":[[100,3]],"error_mode":"paid_only"}"#).unwrap();
+        assert_eq!((c.events, c.burst.clone(), c.max_calls_per_minute), (5, vec![(100, 3)], 50));
         assert!(serde_json::from_str::<SimConfig>(r#"{"evnets":5}"#).is_err());
-        assert!(SimConfig {
-            p_5xx: 1.5,
-            ..c.clone()
-        }
-        .validate()
-        .is_err());
-        assert!(SimConfig {
-            error_mode: Some("nope".into()),
-            ..c
-        }
-        .validate()
-        .is_err());
+        assert!(SimConfig { p_5xx: 1.5, ..c.clone() }.validate().is_err());
+        assert!(SimConfig { error_mode: Some("nope".into()), ..c }.validate().is_err());
     }
 
     #[test]

@@ -72,29 +72,14 @@ const GEO: &[(&str, &str, &str)] = &[
     ("", "", ""),
 ];
 
-const SERVICES: &[&str] = &[
-    "Google Drive",
-    "Incoming WebHooks",
-    "Airbrake",
-    "RSS",
-    "Jira Cloud",
-    "Outgoing WebHooks",
-];
-const CHANGES: &[&str] = &[
-    "added", "removed", "enabled", "disabled", "expanded", "updated",
-];
+const SERVICES: &[&str] = &["Google Drive", "Incoming WebHooks", "Airbrake", "RSS", "Jira Cloud", "Outgoing WebHooks"];
+const CHANGES: &[&str] = &["added", "removed", "enabled", "disabled", "expanded", "updated"];
 
 fn ip(h: u64) -> String {
     if h % 7 == 0 {
         format!("2001:db8::{:x}", (h >> 8) & 0xffff)
     } else {
-        format!(
-            "{}.{}.{}.{}",
-            20 + (h >> 8) % 180,
-            (h >> 16) & 0xff,
-            (h >> 24) & 0xff,
-            (h >> 32) & 0xff
-        )
+        format!("{}.{}.{}.{}", 20 + (h >> 8) % 180, (h >> 16) & 0xff, (h >> 24) & 0xff, (h >> 32) & 0xff)
     }
 }
 
@@ -106,8 +91,7 @@ impl WebData {
             .map(|i| {
                 let h = h3(c.seed, i, 0xACCE55);
                 let first = c.start + (h % span) as i64;
-                let last =
-                    first + (h3(c.seed, i, 0xACCE56) % ((c.end - first).max(0) as u64 + 1)) as i64;
+                let last = first + (h3(c.seed, i, 0xACCE56) % ((c.end - first).max(0) as u64 + 1)) as i64;
                 AccessRow {
                     user: (h % users) as usize,
                     ip: ip(h3(c.seed, i, 0x1B)),
@@ -161,11 +145,7 @@ impl WebData {
             })
             .collect();
         integration.sort_by_key(|l| std::cmp::Reverse(l.0));
-        WebData {
-            access: Mutex::new(access),
-            integration,
-            seed: c.seed,
-        }
+        WebData { access: Mutex::new(access), integration, seed: c.seed }
     }
 }
 
@@ -173,11 +153,7 @@ impl WebData {
 pub(crate) fn live_tick(s: &Shared, events: usize, now: i64, tick: u64) {
     let mut rows = lock(&s.web.access);
     for k in 0..events as u64 {
-        let r = h3(
-            s.web.seed,
-            tick.wrapping_mul(1_000_003).wrapping_add(k),
-            0x11FE,
-        );
+        let r = h3(s.web.seed, tick.wrapping_mul(1_000_003).wrapping_add(k), 0x11FE);
         if r % 10 < 3 && !rows.is_empty() {
             let n = rows.len() as u64;
             let row = &mut rows[((r >> 8) % n) as usize];
@@ -218,8 +194,7 @@ fn front(s: &Shared, req: &Request) -> Result<(bool, Knobs), Outcome> {
         let r = match mode.as_str() {
             "missing_scope" => Response::json(
                 200,
-                br#"{"ok":false,"error":"missing_scope","needed":"admin","provided":"identify"}"#
-                    .to_vec(),
+                br#"{"ok":false,"error":"missing_scope","needed":"admin","provided":"identify"}"#.to_vec(),
             ),
             "feature_not_enabled" => err("paid_only"),
             m => err(m),
@@ -249,12 +224,7 @@ fn check_auth(s: &Shared, req: &Request) -> Result<(), Response> {
 }
 
 /// An integer parameter within `range`, or its default; `Err` = invalid_arguments.
-fn int_param(
-    req: &Request,
-    name: &str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ()> {
+fn int_param(req: &Request, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, ()> {
     match req.param(name) {
         None => Ok(default),
         Some(v) => match v.parse::<i64>() {
@@ -280,25 +250,17 @@ struct Paged {
 fn paginate(req: &Request, total: usize) -> Result<Paged, &'static str> {
     let cursor_mode = req.param("cursor").is_some() || req.param("limit").is_some();
     if cursor_mode {
-        let limit =
-            int_param(req, "limit", 100, 1..=MAX_COUNT).map_err(|_| "invalid_arguments")? as usize;
+        let limit = int_param(req, "limit", 100, 1..=MAX_COUNT).map_err(|_| "invalid_arguments")? as usize;
         let offset = match req.param("cursor") {
             None => 0,
             Some(c) => base64_decode(c)
                 .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| {
-                    s.strip_prefix("offset:")
-                        .and_then(|n| n.parse::<usize>().ok())
-                })
+                .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
                 .ok_or("invalid_cursor")?,
         };
         let from = offset.min(total);
         let to = (offset + limit).min(total);
-        let next = if to < total {
-            base64_encode(format!("offset:{to}").as_bytes())
-        } else {
-            String::new()
-        };
+        let next = if to < total { base64_encode(format!("offset:{to}").as_bytes()) } else { String::new() };
         Ok(Paged {
             from,
             to,
@@ -308,8 +270,7 @@ fn paginate(req: &Request, total: usize) -> Result<Paged, &'static str> {
             next_cursor: Some(next),
         })
     } else {
-        let count =
-            int_param(req, "count", 100, 1..=MAX_COUNT).map_err(|_| "invalid_arguments")? as usize;
+        let count = int_param(req, "count", 100, 1..=MAX_COUNT).map_err(|_| "invalid_arguments")? as usize;
         let page = int_param(req, "page", 1, 1..=i64::MAX).map_err(|_| "invalid_arguments")?;
         if page > MAX_PAGE {
             return Err("over_pagination_limit");
@@ -347,9 +308,7 @@ pub(crate) fn access_logs(s: &Shared, req: &Request) -> Outcome {
         return invalid_args(s, truncate);
     };
     let rows = lock(&s.web.access);
-    let mut order: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].date_first <= before)
-        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].date_first <= before).collect();
     order.sort_by(|&a, &b| rows[b].date_last.cmp(&rows[a].date_last).then(b.cmp(&a)));
     let p = match paginate(req, order.len()) {
         Ok(p) => p,
@@ -360,12 +319,7 @@ pub(crate) fn access_logs(s: &Shared, req: &Request) -> Outcome {
         .map(|&i| {
             let r = &rows[i];
             let (isp, country, region) = GEO[r.geo];
-            let username = s.world.user_names[r.user]
-                .1
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .to_string();
+            let username = s.world.user_names[r.user].1.split('@').next().unwrap_or("").to_string();
             serde_json::json!({
                 "user_id": s.world.users[r.user].id,
                 "username": username,
@@ -411,8 +365,7 @@ pub(crate) fn integration_logs(s: &Shared, req: &Request) -> Outcome {
         Ok(p) => p,
         Err(code) => return paged_error(s, code, truncate),
     };
-    let mut v =
-        serde_json::json!({"ok": true, "logs": &matching[p.from..p.to], "paging": p.paging});
+    let mut v = serde_json::json!({"ok": true, "logs": &matching[p.from..p.to], "paging": p.paging});
     if let Some(c) = p.next_cursor {
         v["response_metadata"] = serde_json::json!({ "next_cursor": c });
     }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need, idempotently: Debian packages for the C tests (compiler,
+# valgrind, msgpack-c for the Fluent Bit host emulator's decoder). Runs as root in CI; without
+# root and without the packages it says what is missing and fails.
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -f /usr/include/msgpack.h ] || need+=(libmsgpack-dev)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${need[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "install-deps: missing ${need[*]} and not root: install them with apt-get" >&2; exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
