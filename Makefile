@@ -43,6 +43,18 @@ test: deps header-check test-rust
 demo: build
 	@bash scripts/demo.sh $(BIN)
 
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+# Library, header, pkg-config file and the command. DESTDIR is honoured for packaging.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/slack-audit
+	install -m 0644 $(RELEASE)/libslack_audit.a $(DESTDIR)$(PREFIX)/lib/libslack_audit.a
+	install -m 0755 $(RELEASE)/libslack_audit.so $(DESTDIR)$(PREFIX)/lib/libslack_audit.so
+	install -m 0644 include/slack_audit.h $(DESTDIR)$(PREFIX)/include/slack_audit.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' slack_audit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/slack_audit.pc
+	@echo "installed into $(DESTDIR)$(PREFIX); compile with: cc app.c $$(PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs slack_audit 2>/dev/null)"
+
 clean:
 	$(CARGO) clean
 	rm -rf tests/c/build fluent-bit-plugin/build
