@@ -22,6 +22,7 @@ pub mod ffi;
 pub mod governor;
 pub mod http;
 pub mod logs;
+pub mod probe;
 pub mod runtime;
 pub mod sequence;
 pub mod signal;

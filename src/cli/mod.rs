@@ -2,12 +2,17 @@
 //! ([`slack_audit::config::OPTIONS`]) so the CLI, JSON config and Fluent Bit properties never
 //! drift apart.
 
+mod check;
 mod run;
 mod signals;
+mod state_cmd;
+mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use slack_audit::config::{Config, OPTIONS};
+use slack_audit::logs::Level;
 use slack_audit::sim::SimConfig;
+use std::time::Duration;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -34,9 +39,30 @@ fn option_args() -> Vec<Arg> {
             } else {
                 Box::leak(format!("{} [default: {}]", o.help, o.default).into_boxed_str())
             };
-            Arg::new(o.name).long(long).value_name("VALUE").help(help).action(ArgAction::Set)
+            let arg = Arg::new(o.name).long(long).value_name("VALUE").help(help).action(ArgAction::Set);
+            // Every option can also come from SLACK_AUDIT_<NAME> (handy under Logstash or
+            // systemd); the token has its own variable, named by `token_env`.
+            if matches!(o.name, "token" | "token_env") {
+                arg
+            } else {
+                let var: &'static str =
+                    Box::leak(format!("SLACK_AUDIT_{}", o.name.to_ascii_uppercase()).into_boxed_str());
+                arg.env(var)
+            }
         })
         .collect()
+}
+
+/// The arguments every configured subcommand takes: `--config` and one flag per option.
+fn config_args(cmd: Command) -> Command {
+    cmd.arg(
+        Arg::new("config")
+            .long("config")
+            .value_name("FILE")
+            .env("SLACK_AUDIT_CONFIG")
+            .help("JSON file of options; flags and SLACK_AUDIT_* variables override it"),
+    )
+    .args(option_args())
 }
 
 fn sim_args() -> Vec<Arg> {
@@ -57,48 +83,78 @@ fn sim_args() -> Vec<Arg> {
 }
 
 fn command() -> Command {
+    let exit_codes = "Exit codes: 0 success; 2 bad usage, configuration or missing token; 3 state directory problem;\n\
+                      4 Slack refused (token, scope, plan, arguments); 5 output error; 75 Slack or the network\n\
+                      kept failing (try again later).";
     Command::new("slack-audit")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Collects Slack's audit logs into log pipelines, with durable checkpoints")
+        .after_help(exit_codes)
         .subcommand_required(true)
         .arg_required_else_help(true)
-        .subcommand(
+        .arg(
+            Arg::new("log_format")
+                .long("log-format")
+                .global(true)
+                .value_parser(["text", "json"])
+                .default_value("text")
+                .help("stderr log lines as human text or one JSON object per line"),
+        )
+        .arg(
+            Arg::new("log_level")
+                .long("log-level")
+                .global(true)
+                .value_parser(["error", "warn", "info", "debug"])
+                .default_value("info")
+                .help("least severe level written to stderr"),
+        )
+        .subcommand(config_args(
             Command::new("run")
                 .about("Collect events and print each Slack entry as one JSON line on stdout")
                 .long_about(
                     "Collect events and print each Slack entry, unchanged, as one JSON line on stdout.\n\
                      Lines are flushed before the checkpoint moves, so a crash re-delivers at most the\n\
-                     last batch and never skips one. Logs and progress go to stderr.\n\n\
-                     Exit codes: 0 done (or stopped by SIGTERM/SIGINT, or stdout closed), 2 bad\n\
-                     configuration, 3 state directory problem, 4 Slack refused (token, scope, plan),\n\
-                     75 Slack or the network kept failing (try again later), 5 output error.",
+                     last batch and never skips one. Logs and progress go to stderr (a live line on a\n\
+                     terminal, a plain line every --progress-every seconds otherwise). SIGTERM/SIGINT\n\
+                     finish the current hand-over, commit and exit 0; a closed stdout exits 0 without\n\
+                     acknowledging what could not be written.",
                 )
-                .arg(
-                    Arg::new("once")
-                        .long("once")
-                        .action(ArgAction::SetTrue)
-                        .help("Drain everything available now, then exit 0"),
-                )
-                .arg(
-                    Arg::new("config")
-                        .long("config")
-                        .value_name("FILE")
-                        .help("JSON file of options; flags override it"),
-                )
+                .after_help(exit_codes)
+                .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("Drain everything available now, then exit 0"))
                 .arg(
                     Arg::new("progress_every")
                         .long("progress-every")
                         .value_name("SECONDS")
                         .default_value("10")
-                        .help("Seconds between progress lines on stderr (0: none)"),
-                )
-                .args(option_args()),
-        )
+                        .help("Seconds between plain progress lines on stderr when it is not a terminal (0: none)"),
+                ),
+        ))
+        .subcommand(config_args(
+            Command::new("check")
+                .about("Test the token against Slack once: tells apart a missing token, a refused token/scope/plan, and an outage")
+                .after_help(exit_codes),
+        ))
+        .subcommand(config_args(
+            Command::new("validate").about("Check a configuration offline: options, values, token source (nothing is contacted)"),
+        ))
+        .subcommand(config_args(Command::new("actions").about("Print Slack's catalog of audit action names (GET /actions; no token needed)")))
+        .subcommand(config_args(Command::new("schemas").about("Print Slack's audit schemas (GET /schemas; no token needed)")))
         .subcommand(
-            Command::new("validate")
-                .about("Check a configuration offline (no token needed, nothing contacted)")
-                .arg(Arg::new("config").long("config").value_name("FILE").help("JSON file of options"))
-                .args(option_args()),
+            Command::new("state")
+                .about("Inspect or move the checkpoints of this configuration's streams")
+                .subcommand_required(true)
+                .subcommand(config_args(Command::new("show").about("Print each stream's checkpoint, in-flight window and counts")))
+                .subcommand(config_args(
+                    Command::new("reset")
+                        .about("Delete the checkpoints: the next run reads again from `since` (needs --yes)")
+                        .arg(Arg::new("yes").long("yes").action(ArgAction::SetTrue).help("Really do it")),
+                ))
+                .subcommand(config_args(
+                    Command::new("set")
+                        .about("Move the checkpoints to a time (needs --yes); events after it are read next")
+                        .arg(Arg::new("checkpoint").long("checkpoint").value_name("WHEN").required(true).help("Unix seconds, RFC 3339, or an age such as 2d"))
+                        .arg(Arg::new("yes").long("yes").action(ArgAction::SetTrue).help("Really do it")),
+                )),
         )
         .subcommand(
             Command::new("sim")
@@ -109,12 +165,7 @@ fn command() -> Command {
                      /api/team.integrationLogs, /sim/stats and /sim/dataset, and stops on SIGTERM/SIGINT or after\n\
                      --duration seconds. Its token is xoxp-sim-token unless --token is given.",
                 )
-                .arg(
-                    Arg::new("sim_config")
-                        .long("sim-config")
-                        .value_name("FILE")
-                        .help("JSON file of simulator settings"),
-                )
+                .arg(Arg::new("sim_config").long("sim-config").value_name("FILE").help("JSON file of simulator settings"))
                 .arg(Arg::new("duration").long("duration").value_name("SECONDS").help("Stop after this many seconds"))
                 .args(sim_args()),
         )
@@ -128,31 +179,76 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit::CONFIG } else { exit::OK };
         }
     };
-    match matches.subcommand() {
-        Some(("run", m)) => match load_config(m) {
-            Ok(cfg) => run::run(cfg, m.get_flag("once"), progress_every(m)),
-            Err(e) => {
-                eprintln!("slack-audit: {e}");
-                exit::CONFIG
-            }
-        },
-        Some(("validate", m)) => match load_config(m) {
-            Ok(cfg) => {
-                println!("configuration is valid: sources {:?}, state_dir {}", cfg.sources, cfg.state_dir.display());
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("slack-audit: {e}");
-                exit::CONFIG
-            }
-        },
-        Some(("sim", m)) => run_sim(m),
+    let (name, m) = match matches.subcommand() {
+        Some(x) => x,
+        None => return exit::CONFIG,
+    };
+    if name == "sim" {
+        return run_sim(m);
+    }
+    let format = if m.get_one::<String>("log_format").map(String::as_str) == Some("json") {
+        ui::Format::Json
+    } else {
+        ui::Format::Text
+    };
+    let level = ui::parse_level(m.get_one::<String>("log_level").map(String::as_str).unwrap_or("info"));
+    let (name, m) = match (name, m.subcommand()) {
+        ("state", Some((sub, sm))) => (
+            if sub == "show" {
+                "state show"
+            } else if sub == "reset" {
+                "state reset"
+            } else {
+                "state set"
+            },
+            sm,
+        ),
+        _ => (name, m),
+    };
+    let progress = Duration::from_secs(
+        m.try_get_one::<String>("progress_every").ok().flatten().and_then(|s| s.parse().ok()).unwrap_or(10),
+    );
+    let mut ui = ui::Ui::new(format, level, progress);
+    let cfg = match load_config(m) {
+        Ok(c) => c,
+        Err(e) => {
+            ui.log(Level::Error, &e);
+            return exit::CONFIG;
+        }
+    };
+    let yes = m.try_get_one::<bool>("yes").ok().flatten().copied().unwrap_or(false);
+    match name {
+        "run" => run::run(cfg, m.get_flag("once"), &mut ui),
+        "check" => check::check(&cfg, &mut ui),
+        "validate" => validate(&cfg, &mut ui),
+        "actions" => check::catalog(&cfg, "actions", &mut ui),
+        "schemas" => check::catalog(&cfg, "schemas", &mut ui),
+        "state show" => state_cmd::show(&cfg, &mut ui),
+        "state reset" => state_cmd::reset(&cfg, yes, &mut ui),
+        "state set" => {
+            state_cmd::set(&cfg, m.get_one::<String>("checkpoint").map(String::as_str).unwrap_or(""), yes, &mut ui)
+        }
         _ => exit::CONFIG,
     }
 }
 
-fn progress_every(m: &ArgMatches) -> u64 {
-    m.get_one::<String>("progress_every").and_then(|s| s.parse().ok()).unwrap_or(10)
+/// Offline: options parse, the token can be found (not sent anywhere), state_dir is usable.
+fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
+    if let Err(e) = cfg.resolve_token() {
+        ui.log(Level::Warn, &e.0);
+    }
+    if cfg.token_file_world_readable() {
+        ui.log(Level::Warn, "token_file can be read by other users; run chmod 600 on it");
+    }
+    let streams: Vec<String> = slack_audit::collector::streams_for(cfg).into_iter().map(|s| s.name).collect();
+    println!(
+        "configuration is valid: sources {}, streams {}, state_dir {}, api_url {}",
+        cfg.sources.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
+        streams.join(","),
+        cfg.state_dir.display(),
+        cfg.api_url
+    );
+    exit::OK
 }
 
 /// `--config FILE` (JSON), then every option flag given on the command line.

@@ -1,0 +1,101 @@
+//! One-off requests outside a collection: the live credential check and Slack's catalogs of
+//! actions and schemas (which need no token). Used by `slack-audit check|actions|schemas`.
+
+use crate::config::Config;
+use crate::http::HttpClient;
+use crate::sequence::PageRequest;
+use crate::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter};
+use std::collections::BTreeSet;
+
+/// What `check` found, each with what to do about it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The token works for the audit API.
+    Ok,
+    /// No token configured.
+    TokenMissing(String),
+    /// Slack refused the token, its scope or the plan (the message says which and what to do).
+    Refused { code: String, message: String },
+    /// Network or Slack trouble: try again later, check connectivity / status.slack.com.
+    Unreachable(String),
+}
+
+/// Makes one cheap audit request (the last minute, one entry) with the configured token.
+pub fn check(cfg: &Config) -> CheckOutcome {
+    let token = match cfg.resolve_token() {
+        Ok(t) => t,
+        Err(e) => return CheckOutcome::TokenMissing(e.0),
+    };
+    let http = HttpClient::new(cfg.timeout, cfg.tls_insecure);
+    let now = crate::config::now_unix();
+    let req = PageRequest { oldest: now - 60, latest: now, cursor: None };
+    let url = audit_logs_url(&cfg.api_url, &AuditFilter::default(), 1, &req);
+    match http.get(&url, Some(&token)) {
+        Err(e) => CheckOutcome::Unreachable(format!(
+            "cannot reach {}: {e}; check the network, proxies and api_url",
+            cfg.api_url
+        )),
+        Ok(resp) if resp.status == 200 => match parse_audit_page(resp.body) {
+            Ok(_) => CheckOutcome::Ok,
+            Err(ApiError::Permanent { code, message }) => CheckOutcome::Refused { code, message },
+            Err(e) => CheckOutcome::Unreachable(format!("Slack's answer was not usable ({e}); try again later")),
+        },
+        Ok(resp) => match classify_failure(resp.status, resp.retry_after, &resp.body) {
+            ApiError::Permanent { code, message } => CheckOutcome::Refused { code, message },
+            ApiError::RateLimited(_) => CheckOutcome::Unreachable(
+                "Slack answered 429: the org's audit budget is in use by other apps right now; the token could not be checked, try again in a minute".into(),
+            ),
+            e => CheckOutcome::Unreachable(format!("Slack is failing ({e}); try again later or see status.slack.com")),
+        },
+    }
+}
+
+/// `GET {api_url}/actions` or `/schemas` (no token needed), as JSON.
+pub fn catalog(cfg: &Config, which: &str) -> Result<serde_json::Value, String> {
+    let http = HttpClient::new(cfg.timeout, cfg.tls_insecure);
+    let url = format!("{}/{which}", cfg.api_url);
+    let resp = http.get(&url, None).map_err(|e| format!("cannot reach {url}: {e}"))?;
+    if resp.status != 200 {
+        return Err(format!(
+            "{url} answered HTTP {}: {}",
+            resp.status,
+            classify_failure(resp.status, resp.retry_after, &resp.body)
+        ));
+    }
+    serde_json::from_slice(&resp.body).map_err(|e| format!("{url} did not answer JSON: {e}"))
+}
+
+/// Every action name in an `/actions` answer (`{"actions": {"user": [...], ...}}`).
+pub fn action_names(actions: &serde_json::Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    if let Some(groups) = actions.get("actions").and_then(|a| a.as_object()) {
+        for list in groups.values() {
+            for name in list.as_array().into_iter().flatten() {
+                if let Some(n) = name.as_str() {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The configured action names (`actions` and `exclude_actions`) that Slack does not know.
+pub fn unknown_actions(cfg: &Config, known: &BTreeSet<String>) -> Vec<String> {
+    cfg.actions.iter().chain(&cfg.exclude_actions).filter(|a| !known.contains(*a)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_are_collected_from_every_group() {
+        let v = serde_json::json!({"actions": {"user": ["user_login", "user_logout"], "file": ["file_downloaded"]}});
+        let names = action_names(&v);
+        assert_eq!(names.len(), 3);
+        let cfg =
+            Config::from_pairs([("actions", "user_login,user_logn"), ("exclude_actions", "file_downloaded")]).unwrap();
+        assert_eq!(unknown_actions(&cfg, &names), vec!["user_logn".to_string()]);
+    }
+}

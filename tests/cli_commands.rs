@@ -1,0 +1,213 @@
+//! The rest of the command line: `check`, `actions`, `schemas`, `state`, `validate`, JSON logs,
+//! and the exact command of `logstash-example.conf` run the way Logstash's pipe input runs it.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn cli(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
+    c.args(args).env("SLACK_AUDIT_TOKEN", TOKEN).stdin(Stdio::null());
+    c
+}
+
+fn run(mut c: Command) -> (i32, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `check` tells apart every failure a user can hit, each with what to do and its exit code.
+#[test]
+fn check_names_each_failure_and_what_to_do() {
+    let good = sim(10, 0, |_| {});
+    let (code, out, _) = run(cli(&["check", "--api-url", &good.audit_url()]));
+    assert_eq!(code, 0);
+    assert!(out.contains("ok:"), "{out}");
+
+    for (mode, want) in [
+        ("invalid_auth", "rejected the token"),
+        ("missing_scope", "auditlogs:read"),
+        ("feature_not_enabled", "Enterprise"),
+        ("team_not_authorized", "organization"),
+    ] {
+        let s = sim(10, 0, |c| c.error_mode = Some(mode.into()));
+        let (code, _, err) = run(cli(&["check", "--api-url", &s.audit_url()]));
+        assert_eq!(code, 4, "{mode}: {err}");
+        assert!(err.contains(want) && err.contains(mode), "{mode}: {err}");
+        assert!(!err.contains(TOKEN));
+    }
+
+    let (code, _, err) = run({
+        let mut c = cli(&["check", "--api-url", &good.audit_url()]);
+        c.env_remove("SLACK_AUDIT_TOKEN");
+        c
+    });
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("token missing") && err.contains("SLACK_AUDIT_TOKEN"), "{err}");
+
+    // nothing listens on this port
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, _, err) = run(cli(&["check", "--api-url", &format!("http://127.0.0.1:{port}/audit/v1")]));
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+
+    let s = sim(10, 0, |c| c.p_5xx = 1.0);
+    let (code, _, err) = run(cli(&["check", "--api-url", &s.audit_url()]));
+    assert_eq!(code, 75, "{err}");
+}
+
+/// `actions` and `schemas` print Slack's catalogs without a token; `check` flags unknown names.
+#[test]
+fn catalogs_and_unknown_action_names() {
+    let s = sim(10, 0, |_| {});
+    let (code, out, err) = run({
+        let mut c = cli(&["actions", "--api-url", &s.audit_url()]);
+        c.env_remove("SLACK_AUDIT_TOKEN");
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["actions"]["user"].as_array().is_some_and(|a| !a.is_empty()), "{out}");
+    let (code, out, _) = run(cli(&["schemas", "--api-url", &s.audit_url()]));
+    assert_eq!(code, 0);
+    assert!(out.contains("schemas"));
+    let (code, _, err) = run(cli(&["check", "--api-url", &s.audit_url(), "--actions", "user_login,user_loggin"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("user_loggin") && !err.contains("user_login,"), "{err}");
+}
+
+/// `state show`, `state set` and `state reset` (which need --yes), refused while a run holds the lock.
+#[test]
+fn state_show_set_reset() {
+    let s = sim(2_000, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let base = ["--api-url", &s.audit_url(), "--state-dir", state, "--lag", "0"];
+    let (code, out, _) = run(cli(&[&["state", "show"][..], &base].concat()));
+    assert_eq!(code, 0);
+    assert!(out.contains("no state yet"), "{out}");
+    let (code, out, _) = run(cli(&[&["run", "--once"][..], &base].concat()));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2_000);
+    let (_, out, _) = run(cli(&[&["state", "show"][..], &base].concat()));
+    assert!(out.contains("checkpoint: 1") && out.contains("delivered: 2000 events"), "{out}");
+
+    let (code, _, err) = run(cli(&[&["state", "reset"][..], &base].concat()));
+    assert_eq!(code, 2);
+    assert!(err.contains("--yes"), "{err}");
+    let (code, _, _) = run(cli(&[&["state", "reset", "--yes"][..], &base].concat()));
+    assert_eq!(code, 0);
+    let (code, out, _) = run(cli(&[&["run", "--once"][..], &base].concat()));
+    assert_eq!((code, out.lines().count()), (0, 2_000), "after reset everything is read again");
+
+    // move the checkpoint to 30 minutes ago: the dataset ends 1 hour ago, so nothing is re-read
+    let (code, _, err) = run(cli(&[&["state", "set", "--checkpoint", "30m", "--yes"][..], &base].concat()));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(cli(&[&["run", "--once", "--overlap", "0"][..], &base].concat()));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 0, "nothing lies in the last 30 minutes");
+}
+
+/// `--log-format json` writes one JSON object per stderr line, and nothing but entries on stdout.
+#[test]
+fn json_logs_on_stderr() {
+    let s = sim(300, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(cli(&[
+        "run",
+        "--once",
+        "--log-format",
+        "json",
+        "--api-url",
+        &s.audit_url(),
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 300);
+    for line in err.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
+    }
+    assert!(err.lines().any(|l| l.contains("\"msg\":\"done\"") && l.contains("\"events_acked\":300")), "{err}");
+}
+
+/// The exact command of logstash-example.conf, through `sh -c` as the pipe input runs it,
+/// configured by SLACK_AUDIT_* variables: SIGTERM mid-backfill, restart, complete and exact.
+#[test]
+fn logstash_pipe_command_survives_a_restart() {
+    let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logstash-example.conf")).unwrap();
+    let line = conf.lines().find(|l| l.trim_start().starts_with("command")).expect("command line");
+    let command = line.split('"').nth(1).expect("quoted command").to_string();
+    assert!(command.starts_with("slack-audit run"), "{command}");
+
+    let s = sim(15_000, 2_000, |c| c.slow_ms = 40);
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_slack-audit")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let spawn = || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .env("PATH", &path)
+            .env("SLACK_AUDIT_TOKEN", TOKEN)
+            .env("SLACK_AUDIT_API_URL", s.audit_url())
+            .env("SLACK_AUDIT_STATE_DIR", dir.path())
+            .env("SLACK_AUDIT_LIMIT", "1000")
+            .env("SLACK_AUDIT_LAG", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let expected = s.dataset();
+    let mut ids: Vec<String> = Vec::new();
+    let mut distinct = std::collections::HashSet::new();
+    for round in 0..3 {
+        let mut child = spawn();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let start = Instant::now();
+        let stop_after = if round < 2 { 4_000 * (round + 1) } else { usize::MAX };
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let id = entry_id(line.as_bytes());
+            distinct.insert(id.clone());
+            ids.push(id);
+            if ids.len() >= stop_after || (round == 2 && distinct.len() >= expected.len()) {
+                // SIGTERM to the process group, as a supervisor stopping the pipe would.
+                // SAFETY: signalling our own child's process group.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+                // what was written before the signal is still readable
+                while out
+                    .read_line({
+                        line.clear();
+                        &mut line
+                    })
+                    .unwrap()
+                    > 0
+                {
+                    ids.push(entry_id(line.as_bytes()));
+                }
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(90), "too slow");
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success() || status.code().is_none(), "round {round}: {status:?}");
+    }
+    assert_eq!(compare(&ids, &expected), 0, "SIGTERM must commit what was written");
+}
