@@ -270,3 +270,29 @@ fn plugin_exports_only_the_proxy_symbols() {
     assert!(names.len() >= 9 && names.iter().all(|n| n.starts_with("FLBPlugin")), "{names:?}");
     assert!(root().join("target/release/slack_audit.so").exists());
 }
+
+/// A token Slack refuses: Init succeeds (the token is only checked by Slack), then the plugin
+/// logs one error that says what to fix, stops collecting, and still exits promptly.
+#[test]
+fn permanent_error_is_logged_once_and_collecting_stops() {
+    build_c();
+    let sim = Sim::start(SimConfig {
+        events: 100,
+        start: START,
+        end: END,
+        error_mode: Some("invalid_auth".into()),
+        ..SimConfig::default()
+    })
+    .expect("sim");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let r = run(host(), &["-t", "2000"], &[(&out, props(&sim, &dir.path().join("state")))], sim.token());
+    let stderr = String::from_utf8_lossy(&r.out.stderr);
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    assert_eq!(r.get(0, "events"), 0.0);
+    let stopped: Vec<&str> = stderr.lines().filter(|l| l.contains("collecting stopped until restart")).collect();
+    assert_eq!(stopped.len(), 1, "{stderr}");
+    assert!(stopped[0].contains("[error]") && stopped[0].contains("token"), "{stderr}");
+    assert!(!stderr.contains(sim.token()), "the token reached the log");
+    assert!(r.get(0, "exit_ms") < 1000.0);
+}
