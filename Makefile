@@ -11,6 +11,11 @@ PREFIX       ?= /usr/local
 
 .PHONY: all build header header-check test test-rust demo bench soak fuzz install clean deps lint
 
+# Extra targets (mk/c.mk: plugin, c-tests) add to EXTRA_TESTS and to the rules below.
+EXTRA_TESTS :=
+-include mk/*.mk
+.DEFAULT_GOAL := all
+
 all: build
 
 build:
@@ -38,7 +43,7 @@ lint:
 test-rust:
 	$(CARGO) test --release
 
-test: deps header-check test-rust
+test: deps header-check test-rust $(EXTRA_TESTS)
 
 demo: build
 	@bash scripts/demo.sh $(BIN)
@@ -59,4 +64,3 @@ clean:
 	$(CARGO) clean
 	rm -rf tests/c/build fluent-bit-plugin/build
 
--include mk/*.mk

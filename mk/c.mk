@@ -1,0 +1,64 @@
+# C side: the C ABI tests, the example, the Fluent Bit plugin and its host emulator.
+# Included by the main Makefile. `cargo test --release` (part of `make test`) runs them through
+# tests/c_abi.rs and tests/fluent_bit_plugin.rs, which call `make -s plugin c-tests` first.
+
+CC          ?= cc
+STATICLIB   := $(RELEASE)/libslack_audit.a
+C_BUILD     := tests/c/build
+PLUGIN_DIR  := fluent-bit-plugin
+PLUGIN_SO   := $(PLUGIN_DIR)/build/slack_audit.so
+C_WARN      := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
+C_LIBS      := -lpthread -ldl -lm
+# ASan/UBSan variant: every UB finding aborts (no recovery), so a finding fails the test.
+C_SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# Every C artifact is rebuilt when these build rules change.
+C_MK        := mk/c.mk
+
+C_TEST_BINS := $(C_BUILD)/test_abi $(C_BUILD)/test_abi_asan $(C_BUILD)/drain $(C_BUILD)/drain_asan \
+               $(C_BUILD)/flb_host
+
+.PHONY: plugin c-tests c-lib FORCE
+
+# cargo decides whether the library is stale; make only relinks when the .a changed.
+$(STATICLIB): FORCE
+	@$(CARGO) build --release --lib --quiet
+
+c-lib: $(STATICLIB)
+
+c-tests: $(C_TEST_BINS)
+
+$(C_BUILD):
+	@mkdir -p $@
+
+$(C_BUILD)/test_abi: tests/c/test_abi.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+
+$(C_BUILD)/test_abi_asan: tests/c/test_abi.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g $(C_SAN) -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+
+$(C_BUILD)/drain: examples/c/drain.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+
+$(C_BUILD)/drain_asan: examples/c/drain.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g $(C_SAN) -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+
+# The host emulator loads the plugin with dlopen, like Fluent Bit's proxy loader; it does not
+# link the library.
+$(C_BUILD)/flb_host: tests/c/flb_host.c $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g -o $@ $< -lmsgpackc $(C_LIBS)
+
+# One deployable file: the Rust static library linked into the plugin, only FLB* exported.
+# -z nodelete: Fluent Bit dlcloses the plugin at exit; a collector worker abandoned mid-request
+# (shutdown waits at most 0.5 s) must not find its code unmapped.
+plugin: $(PLUGIN_SO)
+
+$(PLUGIN_SO): $(PLUGIN_DIR)/slack_audit.c $(PLUGIN_DIR)/options.h $(PLUGIN_DIR)/exports.map \
+              include/slack_audit.h $(STATICLIB) $(C_MK)
+	@mkdir -p $(@D)
+	$(CC) $(C_WARN) -O2 -g -fPIC -fvisibility=hidden -shared -Iinclude -o $@ $< $(STATICLIB) \
+	    -Wl,--exclude-libs,ALL -Wl,--version-script=$(PLUGIN_DIR)/exports.map -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete \
+	    $(C_LIBS)
+	@cp $@ $(RELEASE)/slack_audit.so
+
+build: plugin

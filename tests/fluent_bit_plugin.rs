@@ -1,0 +1,298 @@
+//! The Fluent Bit plugin (fluent-bit-plugin/slack_audit.so) loaded by tests/c/flb_host.c, a host
+//! that behaves like Fluent Bit's proxy loader, against an in-process simulator.
+
+mod cbuild;
+
+use cbuild::{build_c, c_build, describe, have, root, valgrind};
+use slack_audit::sim::{Sim, SimConfig};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+const START: i64 = 1_650_000_000;
+const END: i64 = START + 30 * 86_400;
+const LIMIT: usize = 5000;
+
+fn sim_with(events: usize, burst: usize, slow_ms: u64) -> Sim {
+    Sim::start(SimConfig {
+        events,
+        start: START,
+        end: END,
+        burst: if burst > 0 { vec![(START + 86_400, burst)] } else { Vec::new() },
+        seed: 11,
+        max_calls_per_minute: 0,
+        slow_ms,
+        ..SimConfig::default()
+    })
+    .expect("sim")
+}
+
+fn plugin() -> PathBuf {
+    root().join("fluent-bit-plugin/build/slack_audit.so")
+}
+
+/// The properties every instance gets: the sim, a state dir, pages of 5000, no budget waits.
+fn props(sim: &Sim, state: &Path) -> Vec<String> {
+    vec![
+        format!("api_url={}", sim.audit_url()),
+        format!("state_dir={}", state.display()),
+        format!("limit={LIMIT}"),
+        "max_calls_per_minute=1000".into(),
+        "token_env=SLACK_AUDIT_FLB_TEST_TOKEN".into(),
+    ]
+}
+
+struct Run {
+    out: Output,
+    /// Per instance: init, events, batches, max_callback_ms, exit_ms.
+    summaries: Vec<HashMap<String, String>>,
+}
+
+impl Run {
+    fn get(&self, i: usize, key: &str) -> f64 {
+        self.summaries[i][key].parse().unwrap_or_else(|_| panic!("{key}: {}", describe(&self.out)))
+    }
+}
+
+/// Runs `cmd` (flb_host or valgrind flb_host) with `host_args`, then the plugin, then per
+/// instance `-i -o OUT -p …`.
+fn run(mut cmd: Command, host_args: &[&str], instances: &[(&Path, Vec<String>)], token: &str) -> Run {
+    cmd.args(host_args).arg(plugin());
+    for (out, props) in instances {
+        cmd.arg("-i").arg("-o").arg(out);
+        for p in props {
+            cmd.arg("-p").arg(p);
+        }
+    }
+    let out = cmd.env("SLACK_AUDIT_FLB_TEST_TOKEN", token).output().expect("run flb_host");
+    let summaries = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("instance "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+    Run { out, summaries }
+}
+
+fn host() -> Command {
+    Command::new(c_build().join("flb_host"))
+}
+
+/// (id, seconds, action) lines of a host output file.
+fn records(path: &Path) -> Vec<(String, i64, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let mut it = l.split(' ');
+            let id = it.next().unwrap().to_string();
+            let t = it.next().expect("time").parse().expect("seconds");
+            (id, t, it.next().unwrap_or("-").to_string())
+        })
+        .collect()
+}
+
+/// Every (id, date_create) of the dataset exactly once, nothing else.
+fn assert_exactly_once(sim: &Sim, got: &[(String, i64, String)]) {
+    let want: HashMap<String, i64> = sim.dataset().into_iter().collect();
+    let mut seen = HashSet::new();
+    for (id, t, _) in got {
+        assert!(seen.insert(id.clone()), "duplicate id {id}");
+        assert_eq!(want.get(id), Some(t), "id {id}: wrong or unknown time");
+    }
+    assert_eq!(seen.len(), want.len(), "missing {} ids", want.len() - seen.len());
+}
+
+/// A full drain through the proxy interface, with a pause midway: every id once, EventTime ==
+/// date_create, nothing handed over while paused, Exit quick.
+#[test]
+fn full_drain_with_pause() {
+    build_c();
+    let sim = sim_with(20_000, 6_000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let n = sim.dataset().len();
+    let r = run(
+        host(),
+        &["-n", &n.to_string(), "-t", "60000", "-P", "2:400"],
+        &[(&out, props(&sim, &dir.path().join("state")))],
+        sim.token(),
+    );
+    eprintln!("{}", describe(&r.out));
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    assert_eq!(r.get(0, "events") as usize, n);
+    assert_eq!(r.get(0, "paused_data"), 0.0);
+    assert!(r.get(0, "exit_ms") < 1000.0, "{}", describe(&r.out));
+    assert_exactly_once(&sim, &records(&out));
+    assert!(String::from_utf8_lossy(&r.out.stderr).contains("[info] [slack_audit #"), "no host log lines");
+}
+
+/// A stop after two batches, the second never confirmed (a crash before the cleanup callback),
+/// then a restart on the same state: nothing missing, duplicates at most that one batch.
+#[test]
+fn restart_resumes_from_the_checkpoint() {
+    build_c();
+    let sim = sim_with(20_000, 6_000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (out1, out2) = (dir.path().join("1.txt"), dir.path().join("2.txt"));
+    let r1 = run(host(), &["-b", "2", "-k", "-t", "60000"], &[(&out1, props(&sim, &state))], sim.token());
+    assert!(r1.out.status.success(), "{}", describe(&r1.out));
+    let first = records(&out1);
+    assert_eq!(r1.get(0, "batches"), 2.0);
+    assert!(first.len() < sim.dataset().len());
+    let r2 = run(host(), &["-w", "2500", "-t", "60000"], &[(&out2, props(&sim, &state))], sim.token());
+    assert!(r2.out.status.success(), "{}", describe(&r2.out));
+    let second = records(&out2);
+    let ids1: HashSet<&String> = first.iter().map(|r| &r.0).collect();
+    let dups = second.iter().filter(|r| ids1.contains(&r.0)).count();
+    eprintln!("restart: first run {} events, second {}, duplicates {dups}", first.len(), second.len());
+    assert!(dups > 0 && dups <= LIMIT, "duplicates {dups}: expected the one unconfirmed batch");
+    let mut union: Vec<_> = first.into_iter().filter(|r| !second.iter().any(|s| s.0 == r.0)).collect();
+    union.extend(second);
+    assert_exactly_once(&sim, &union);
+}
+
+/// Two instances in one process, each with its own state and filter, side by side.
+#[test]
+fn two_instances_side_by_side() {
+    build_c();
+    let sim = sim_with(20_000, 6_000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    let pa = props(&sim, &dir.path().join("a"));
+    let mut pb = props(&sim, &dir.path().join("b"));
+    pb.push("actions=user_login".into());
+    let r = run(host(), &["-w", "2500", "-t", "60000"], &[(&out_a, pa), (&out_b, pb)], sim.token());
+    eprintln!("{}", describe(&r.out));
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    let (a, b) = (records(&out_a), records(&out_b));
+    assert_exactly_once(&sim, &a);
+    let want: HashSet<&String> = a.iter().filter(|r| r.2 == "user_login").map(|r| &r.0).collect();
+    let got: HashSet<&String> = b.iter().map(|r| &r.0).collect();
+    assert!(!want.is_empty());
+    assert_eq!(got.len(), b.len(), "duplicates in the filtered instance");
+    assert!(b.iter().all(|r| r.2 == "user_login"), "the filter let other actions through");
+    assert_eq!(got, want, "the filtered instance missed or added events");
+    for i in 0..2 {
+        assert!(r.get(i, "exit_ms") < 1000.0);
+    }
+}
+
+/// A malformed property makes Init fail, with the key and the accepted values in the host log.
+#[test]
+fn bad_property_fails_init_with_a_clear_message() {
+    build_c();
+    let sim = sim_with(100, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    for (prop, expect) in [("limit=abc", "`limit`"), ("sources=audit,nope", "`sources`"), ("lag=\"x\\", "`lag`")] {
+        let mut p = props(&sim, &dir.path().join("state"));
+        p.push(prop.into());
+        let r = run(host(), &["-t", "5000"], &[(&out, p)], sim.token());
+        let stderr = String::from_utf8_lossy(&r.out.stderr);
+        assert_eq!(r.out.status.code(), Some(3), "{prop}: {}", describe(&r.out));
+        assert!(stderr.contains("[error]") && stderr.contains(expect), "{prop}: {stderr}");
+        assert!(r.out.stdout.starts_with(b"instance 0: init=failed"), "{}", describe(&r.out));
+    }
+    // A missing token is also an Init failure that says what to set.
+    let r = run(host(), &["-t", "5000"], &[(&out, props(&sim, &dir.path().join("state")))], "");
+    assert_eq!(r.out.status.code(), Some(3), "{}", describe(&r.out));
+    assert!(String::from_utf8_lossy(&r.out.stderr).contains("SLACK_AUDIT_FLB_TEST_TOKEN"), "{}", describe(&r.out));
+}
+
+/// Shutdown while every request takes 3 s (a long backfill): callbacks never block and Exit
+/// returns well within a second.
+#[test]
+fn exit_is_prompt_during_a_slow_backfill() {
+    build_c();
+    let sim = sim_with(200_000, 0, 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let t0 = Instant::now();
+    let r = run(host(), &["-t", "1500"], &[(&out, props(&sim, &dir.path().join("state")))], sim.token());
+    let wall = t0.elapsed();
+    eprintln!("{} (wall {wall:?})", describe(&r.out));
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    let exit_ms = r.get(0, "exit_ms");
+    assert!(exit_ms < 700.0, "Exit took {exit_ms} ms");
+    assert!(r.get(0, "max_callback_ms") < 100.0, "a callback blocked: {}", describe(&r.out));
+    assert!(wall.as_secs_f64() < 4.0, "the host took {wall:?} to stop");
+}
+
+/// The plugin under valgrind: a drain with a pause, two instances; no invalid access, no
+/// definite leak (errors make valgrind exit 99).
+#[test]
+fn plugin_under_valgrind() {
+    build_c();
+    assert!(have("valgrind"), "valgrind is missing: run scripts/install-deps.sh");
+    let sim = sim_with(6_000, 6_000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    let mut pb = props(&sim, &dir.path().join("b"));
+    pb.push("actions=user_login".into());
+    let r = run(
+        valgrind(&c_build().join("flb_host")),
+        &["-w", "3000", "-t", "120000", "-P", "1:200"],
+        &[(&out_a, props(&sim, &dir.path().join("a"))), (&out_b, pb)],
+        sim.token(),
+    );
+    eprintln!("{}", describe(&r.out));
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    assert_exactly_once(&sim, &records(&out_a));
+}
+
+/// The plugin reads every option of the table, under the same names.
+#[test]
+fn plugin_option_list_matches_the_option_table() {
+    let header = std::fs::read_to_string(root().join("fluent-bit-plugin/options.h")).unwrap();
+    let body = header.split_once('{').unwrap().1.split_once('}').unwrap().0;
+    let c_names: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
+    let rust_names: Vec<&str> = slack_audit::config::OPTIONS.iter().map(|o| o.name).collect();
+    assert_eq!(c_names, rust_names, "fluent-bit-plugin/options.h differs from config::OPTIONS");
+}
+
+/// Only the FLB* entry points are exported by the deployable .so.
+#[test]
+fn plugin_exports_only_the_proxy_symbols() {
+    build_c();
+    if !have("nm") {
+        return;
+    }
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(plugin()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    assert!(names.len() >= 9 && names.iter().all(|n| n.starts_with("FLBPlugin")), "{names:?}");
+    assert!(root().join("target/release/slack_audit.so").exists());
+}
+
+/// A token Slack refuses: Init succeeds (the token is only checked by Slack), then the plugin
+/// logs one error that says what to fix, stops collecting, and still exits promptly.
+#[test]
+fn permanent_error_is_logged_once_and_collecting_stops() {
+    build_c();
+    let sim = Sim::start(SimConfig {
+        events: 100,
+        start: START,
+        end: END,
+        error_mode: Some("invalid_auth".into()),
+        ..SimConfig::default()
+    })
+    .expect("sim");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let r = run(host(), &["-t", "2000"], &[(&out, props(&sim, &dir.path().join("state")))], sim.token());
+    let stderr = String::from_utf8_lossy(&r.out.stderr);
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    assert_eq!(r.get(0, "events"), 0.0);
+    let stopped: Vec<&str> = stderr.lines().filter(|l| l.contains("collecting stopped until restart")).collect();
+    assert_eq!(stopped.len(), 1, "{stderr}");
+    assert!(stopped[0].contains("[error]") && stopped[0].contains("token"), "{stderr}");
+    assert!(!stderr.contains(sim.token()), "the token reached the log");
+    assert!(r.get(0, "exit_ms") < 1000.0);
+}
