@@ -1,4 +1,3 @@
-// Building and running the C programs (tests/c, examples/c, the plugin) from Rust tests.
 //! Helpers shared by the tests that build and run C programs (tests/c_abi.rs,
 //! tests/fluent_bit_plugin.rs).
 #![allow(dead_code)]
