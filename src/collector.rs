@@ -607,3 +607,45 @@ enum FetchError {
     InvalidCursor,
     Fatal(CollectError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_pairs_at(pairs.iter().copied(), 1_700_000_000).unwrap()
+    }
+
+    fn names(specs: &[StreamSpec]) -> Vec<String> {
+        specs.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn more_than_30_actions_split_into_streams_named_by_their_set() {
+        let actions: Vec<String> = (0..61).map(|i| format!("action_{i:02}")).collect();
+        let specs = streams_for(&cfg(&[("actions", &actions.join(","))]));
+        assert_eq!(specs.len(), 3);
+        for s in &specs {
+            let StreamKind::Audit(f) = &s.kind else { panic!() };
+            assert!(f.actions.len() <= MAX_ACTIONS_PER_REQUEST);
+            assert!(s.name.starts_with("audit-"), "{}", s.name);
+        }
+        let mut reversed = actions.clone();
+        reversed.reverse();
+        assert_eq!(names(&streams_for(&cfg(&[("actions", &reversed.join(","))]))), names(&specs));
+        // up to 30 names stay one stream, named as before this split existed
+        let one = streams_for(&cfg(&[("actions", "user_login,file_downloaded")]));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].description, "audit action=user_login,file_downloaded");
+    }
+
+    #[test]
+    fn every_source_is_its_own_stream() {
+        let specs = streams_for(&cfg(&[("sources", "integration,audit,access")]));
+        assert_eq!(names(&specs), vec!["integration", "audit", "access"]);
+        assert_eq!(
+            specs.iter().map(|s| s.source).collect::<Vec<_>>(),
+            vec![Source::Integration, Source::Audit, Source::Access]
+        );
+    }
+}
