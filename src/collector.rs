@@ -6,14 +6,18 @@
 //! [`crate::runtime`], which hands batches to the host; acknowledgements are written by the host
 //! side, in order.
 
-use crate::config::{Config, ConfigError, Secret, Source};
+use crate::config::{Config, ConfigError, Secret, Source, MAX_ACTIONS_PER_REQUEST};
 use crate::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
 use crate::http::HttpClient;
 use crate::logs::{Level, LogQueue};
-use crate::sequence::{PageRequest, StreamState, WindowPolicy};
+use crate::sequence::{StreamState, WindowPolicy};
 use crate::signal::StopSignal;
-use crate::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter, AuditPage};
+use crate::slack::{
+    access_logs_url, audit_logs_url, classify_failure, classify_web_failure, integration_logs_url, parse_access_page,
+    parse_audit_page, parse_integration_page, ApiError, AuditFilter, AuditPage,
+};
 use crate::stats::Stats;
+use crate::weblogs::{key_of, WebPolicy, WebState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +25,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub enum StreamKind {
     Audit(AuditFilter),
+    /// `team.accessLogs`, cursor paging.
+    Access,
+    /// `team.integrationLogs`, page paging.
+    Integration,
 }
 
 /// One stream: a source with one filter set, with its own state file.
@@ -34,23 +42,44 @@ pub struct StreamSpec {
     pub kind: StreamKind,
 }
 
-/// The streams a config asks for.
+/// The streams a config asks for. More than [`MAX_ACTIONS_PER_REQUEST`] `actions` become
+/// several audit streams: the names sorted, cut into groups of at most 30, each group its own
+/// stream and state file (named by a hash of its description, so the split is deterministic).
 pub fn streams_for(cfg: &Config) -> Vec<StreamSpec> {
     let mut out = Vec::new();
     for source in &cfg.sources {
         match source {
             Source::Audit => {
-                let filter =
-                    AuditFilter { actions: cfg.actions.clone(), actor: cfg.actor.clone(), entity: cfg.entity.clone() };
-                let description = filter.describe();
-                let name = if description == "audit" {
-                    "audit".to_string()
+                let groups: Vec<Vec<String>> = if cfg.actions.len() > MAX_ACTIONS_PER_REQUEST {
+                    let mut sorted = cfg.actions.clone();
+                    sorted.sort();
+                    sorted.chunks(MAX_ACTIONS_PER_REQUEST).map(<[String]>::to_vec).collect()
                 } else {
-                    format!("audit-{:016x}", fnv1a(&description))
+                    vec![cfg.actions.clone()]
                 };
-                out.push(StreamSpec { name, description, source: *source, kind: StreamKind::Audit(filter) });
+                for actions in groups {
+                    let filter = AuditFilter { actions, actor: cfg.actor.clone(), entity: cfg.entity.clone() };
+                    let description = filter.describe();
+                    let name = if description == "audit" {
+                        "audit".to_string()
+                    } else {
+                        format!("audit-{:016x}", fnv1a(&description))
+                    };
+                    out.push(StreamSpec { name, description, source: *source, kind: StreamKind::Audit(filter) });
+                }
             }
-            Source::Access | Source::Integration => {}
+            Source::Access => out.push(StreamSpec {
+                name: "access".into(),
+                description: "access".into(),
+                source: *source,
+                kind: StreamKind::Access,
+            }),
+            Source::Integration => out.push(StreamSpec {
+                name: "integration".into(),
+                description: "integration".into(),
+                source: *source,
+                kind: StreamKind::Integration,
+            }),
         }
     }
     out
@@ -86,7 +115,8 @@ impl Batch {
         self.deliver.is_empty()
     }
 
-    /// The JSON bytes and `date_create` of delivered entry `i`.
+    /// The JSON bytes and event time of delivered entry `i`: `date_create` for audit entries,
+    /// `date_last` for access rows, `date` for integration logs.
     pub fn event(&self, i: usize) -> (&[u8], i64) {
         let e = &self.page.entries[self.deliver[i] as usize];
         (self.page.entry_bytes(e), e.date_create)
@@ -118,6 +148,8 @@ struct Stream {
     state: StreamState,
     /// When this stream should next be polled.
     due: Instant,
+    /// The no-data alarm fired for the current stall.
+    stall_warned: bool,
 }
 
 pub struct Collector {
@@ -125,6 +157,7 @@ pub struct Collector {
     token: Secret,
     http: HttpClient,
     audit_budget: Arc<Mutex<Budget>>,
+    web_budget: Arc<Mutex<Budget>>,
     clock: SystemClock,
     retry: RetryPolicy,
     jitter: Jitter,
@@ -147,13 +180,23 @@ impl Collector {
     ) -> Result<Collector, ConfigError> {
         let token = cfg.resolve_token()?;
         let now = Instant::now();
+        let unix_now = crate::config::now_unix();
+        let streams = specs
+            .into_iter()
+            .map(|(spec, mut state)| {
+                // The no-data clock of a new stream starts at its first poll.
+                state.last_delivery.get_or_insert(unix_now);
+                Stream { spec, state, due: now, stall_warned: false }
+            })
+            .collect();
         Ok(Collector {
             http: HttpClient::new(cfg.timeout, cfg.tls_insecure),
             audit_budget: shared_budget(&cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
+            web_budget: shared_budget(&cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
             clock: SystemClock::new(),
             retry: RetryPolicy::new(cfg.max_retries),
             jitter: Jitter::from_time(),
-            streams: specs.into_iter().map(|(spec, state)| Stream { spec, state, due: now }).collect(),
+            streams,
             next_stream: 0,
             next_batch_id: 1,
             token,
@@ -172,6 +215,10 @@ impl Collector {
         WindowPolicy { since: self.cfg.since, lag: self.cfg.lag, overlap: self.cfg.overlap }
     }
 
+    fn web_policy(&self) -> WebPolicy {
+        WebPolicy { since: self.cfg.since, margin: self.cfg.overlap }
+    }
+
     /// When the earliest stream is due again (for the worker's idle wait).
     pub fn next_due(&self) -> Option<Instant> {
         self.streams.iter().map(|s| s.due).min()
@@ -182,11 +229,16 @@ impl Collector {
         let now = crate::config::now_unix();
         let slack = self.cfg.interval.as_secs() as i64;
         let policy = self.policy();
-        self.streams.iter().all(|s| s.state.caught_up(now, &policy, slack))
+        self.streams.iter().all(|s| match (&s.spec.kind, &s.state.web) {
+            (StreamKind::Audit(_), _) => s.state.caught_up(now, &policy, slack),
+            (_, Some(w)) => w.caught_up(now, slack),
+            (_, None) => false,
+        })
     }
 
     /// Fetches the next page of the next due stream. `Ok(None)`: nothing is due now.
     pub fn next_batch(&mut self) -> Result<Option<Batch>, CollectError> {
+        self.check_stalls(crate::config::now_unix());
         let n = self.streams.len();
         for k in 0..n {
             let i = (self.next_stream + k) % n;
@@ -201,8 +253,50 @@ impl Collector {
         Ok(None)
     }
 
+    /// The no-data alarm: a warning (once per stall) and `Stats::stalled_streams` for every
+    /// stream that delivered nothing for `stall_warning_after`; cleared when it delivers again.
+    fn check_stalls(&mut self, now: i64) {
+        let Some(after) = self.cfg.stall_warning_after else {
+            return;
+        };
+        let after = after.as_secs() as i64;
+        let mut changed = false;
+        for s in &mut self.streams {
+            let last = s.state.last_delivery.unwrap_or(now);
+            let stalled = now - last >= after;
+            if stalled && !s.stall_warned {
+                s.stall_warned = true;
+                changed = true;
+                self.logs.push(
+                    Level::Warn,
+                    format!(
+                        "stream {}: no events delivered for {} (stall_warning_after={after}s); check that Slack still produces them for this source and filter, that the token still has access, and the last error in the stats",
+                        s.spec.name,
+                        humantime::format_duration(Duration::from_secs((now - last).max(0) as u64)),
+                    ),
+                );
+            } else if !stalled && s.stall_warned {
+                s.stall_warned = false;
+                changed = true;
+                self.logs.push(Level::Info, format!("stream {}: delivering events again", s.spec.name));
+            }
+        }
+        if changed {
+            let stalled: Vec<String> =
+                self.streams.iter().filter(|s| s.stall_warned).map(|s| s.spec.name.clone()).collect();
+            self.with_stats(|st| st.stalled_streams = stalled);
+        }
+    }
+
     /// One page of stream `i`, or `None` when it is caught up (then it is due after `interval`).
     fn poll_stream(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
+        match self.streams[i].spec.kind {
+            StreamKind::Audit(_) => self.poll_audit(i),
+            StreamKind::Access | StreamKind::Integration => self.poll_web(i),
+        }
+    }
+
+    fn poll_audit(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
         let policy = self.policy();
         loop {
             let now = crate::config::now_unix();
@@ -211,9 +305,12 @@ impl Collector {
                 self.update_lag();
                 return Ok(None);
             };
-            let StreamKind::Audit(filter) = &self.streams[i].spec.kind;
+            let StreamKind::Audit(filter) = &self.streams[i].spec.kind else {
+                unreachable!("poll_audit is called for audit streams only");
+            };
             let url = audit_logs_url(&self.cfg.api_url, filter, self.cfg.limit, &req);
-            match self.fetch_audit_page(&url, &req) {
+            let budget = self.audit_budget.clone();
+            match self.fetch(&url, &budget, req.cursor.is_some(), &parse_audit_page, classify_failure) {
                 Ok(page) => return Ok(Some(self.accept_page(i, page))),
                 Err(FetchError::InvalidCursor) => {
                     self.logs.push(
@@ -233,6 +330,126 @@ impl Collector {
                 }
             }
         }
+    }
+
+    /// One page of an access or integration stream, or `None` when its walk finished in this
+    /// second (then it is due after `interval`).
+    fn poll_web(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
+        loop {
+            let now = crate::config::now_unix();
+            let Some(req) = self.streams[i].state.web.get_or_insert_with(WebState::default).plan(now) else {
+                self.streams[i].due = Instant::now() + self.cfg.interval;
+                self.update_lag();
+                return Ok(None);
+            };
+            let base = &self.cfg.web_api_url;
+            let budget = self.web_budget.clone();
+            let result = match self.streams[i].spec.kind {
+                StreamKind::Access => {
+                    let url = access_logs_url(base, self.cfg.limit, &req);
+                    self.fetch(&url, &budget, req.cursor.is_some(), &parse_access_page, classify_web_failure)
+                }
+                _ => {
+                    let url = integration_logs_url(base, self.cfg.limit, &req);
+                    let page = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(1);
+                    let parse = move |body| parse_integration_page(body, page);
+                    self.fetch(&url, &budget, false, &parse, classify_web_failure)
+                }
+            };
+            match result {
+                Ok(page) => return Ok(Some(self.accept_web_page(i, page))),
+                Err(FetchError::InvalidCursor) => {
+                    self.logs.push(
+                        Level::Warn,
+                        format!(
+                            "stream {}: cursor expired (invalid_cursor); walking again from the newest row (rows delivered already are dropped)",
+                            self.streams[i].spec.name
+                        ),
+                    );
+                    if let Some(w) = self.streams[i].state.web.as_mut() {
+                        w.on_invalid_cursor();
+                    }
+                    self.with_stats(|s| s.invalid_cursors += 1);
+                }
+                Err(FetchError::Fatal(e)) => {
+                    let msg = e.to_string();
+                    self.with_stats(|s| s.last_error = Some(msg));
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn accept_web_page(&mut self, i: usize, page: AuditPage) -> Batch {
+        let policy = self.web_policy();
+        let stream = &mut self.streams[i];
+        let web = stream.state.web.get_or_insert_with(WebState::default);
+        let verdict =
+            web.on_page(page.entries.iter().map(|e| (key_of(&e.id), e.date_create)), &page.next_cursor, &policy);
+        if verdict.page_limit_hit {
+            self.logs.push(
+                Level::Warn,
+                format!(
+                    "stream {}: stopped reading after {} pages (Slack's limit); older rows of this poll were skipped. Raise `limit` (up to 1000 rows per page for these methods) or shorten `interval`",
+                    stream.spec.name,
+                    crate::weblogs::MAX_WALK_PAGES
+                ),
+            );
+        }
+        let deliver: Vec<u32> =
+            verdict.deliver.iter().enumerate().filter(|(_, d)| **d).map(|(k, _)| k as u32).collect();
+        let outcome = PageOutcome {
+            deliver,
+            sequence_done: verdict.walk_done,
+            caught_up: verdict.walk_done,
+            duplicates: verdict.duplicates,
+            out_of_window: 0,
+            excluded: 0,
+        };
+        self.finish_batch(i, page, outcome)
+    }
+
+    /// Shared tail of both page kinds: bookkeeping, the snapshot, the stats.
+    fn finish_batch(&mut self, i: usize, page: AuditPage, o: PageOutcome) -> Batch {
+        let PageOutcome { deliver, sequence_done, caught_up, duplicates, out_of_window, excluded } = o;
+        let now = crate::config::now_unix();
+        let stream = &mut self.streams[i];
+        if stream.state.web.is_some() {
+            stream.state.delivered_total += deliver.len() as u64;
+        }
+        if !deliver.is_empty() {
+            stream.state.last_delivery = Some(now);
+        }
+        if caught_up {
+            stream.due = Instant::now() + self.cfg.interval;
+        }
+        let batch = Batch {
+            id: self.next_batch_id,
+            stream: i,
+            source: stream.spec.source,
+            deliver,
+            snapshot: stream.state.clone(),
+            caught_up,
+            page,
+        };
+        self.next_batch_id += 1;
+        let lag = stream.state.lag_behind(now);
+        let progress = stream.state.window_progress();
+        self.with_stats(|s| {
+            s.pages += 1;
+            s.duplicates_dropped += duplicates;
+            s.out_of_window += out_of_window;
+            s.excluded += excluded;
+            s.last_success = Some(now);
+            s.last_error = None;
+            s.lag_seconds = lag;
+            s.window_progress = progress;
+            if sequence_done {
+                s.sequences += 1;
+            }
+        });
+        self.check_stalls(now);
+        batch
     }
 
     fn accept_page(&mut self, i: usize, page: AuditPage) -> Batch {
@@ -258,35 +475,15 @@ impl Collector {
         let now = crate::config::now_unix();
         let caught_up =
             verdict.sequence_done && stream.state.caught_up(now, &policy, self.cfg.interval.as_secs() as i64);
-        if caught_up {
-            stream.due = Instant::now() + self.cfg.interval;
-        }
-        let batch = Batch {
-            id: self.next_batch_id,
-            stream: i,
-            source: stream.spec.source,
+        let outcome = PageOutcome {
             deliver,
-            snapshot: stream.state.clone(),
+            sequence_done: verdict.sequence_done,
             caught_up,
-            page,
+            duplicates: verdict.duplicates,
+            out_of_window: verdict.out_of_window,
+            excluded,
         };
-        self.next_batch_id += 1;
-        let lag = stream.state.lag_behind(now);
-        let progress = stream.state.window_progress();
-        self.with_stats(|s| {
-            s.pages += 1;
-            s.duplicates_dropped += verdict.duplicates;
-            s.out_of_window += verdict.out_of_window;
-            s.excluded += excluded;
-            s.last_success = Some(now);
-            s.last_error = None;
-            s.lag_seconds = lag;
-            s.window_progress = progress;
-            if verdict.sequence_done {
-                s.sequences += 1;
-            }
-        });
-        batch
+        self.finish_batch(i, page, outcome)
     }
 
     fn update_lag(&self) {
@@ -300,21 +497,29 @@ impl Collector {
         f(&mut g);
     }
 
-    /// Waits for the org budget, then sends; repeats transient failures with backoff and
-    /// honours 429 Retry-After, counting every attempt against the budget.
-    fn fetch_audit_page(&mut self, url: &str, req: &PageRequest) -> Result<AuditPage, FetchError> {
+    /// Waits for `budget` (the org-wide budget of the API tier), then sends; repeats transient
+    /// failures with backoff and honours 429 Retry-After, counting every attempt against the
+    /// budget. `parse` reads a 200 answer, `classify` any other.
+    fn fetch(
+        &mut self,
+        url: &str,
+        budget: &Arc<Mutex<Budget>>,
+        has_cursor: bool,
+        parse: &dyn Fn(Vec<u8>) -> Result<AuditPage, ApiError>,
+        classify: fn(u16, Option<Duration>, &[u8]) -> ApiError,
+    ) -> Result<AuditPage, FetchError> {
         let mut failures = 0u32;
         loop {
-            self.wait_for_slot(&self.audit_budget.clone())?;
+            self.wait_for_slot(budget)?;
             self.with_stats(|s| s.calls += 1);
             let outcome = match self.http.get(url, Some(&self.token)) {
-                Ok(resp) if resp.status == 200 => parse_audit_page(resp.body),
-                Ok(resp) => Err(classify_failure(resp.status, resp.retry_after, &resp.body)),
+                Ok(resp) if resp.status == 200 => parse(resp.body),
+                Ok(resp) => Err(classify(resp.status, resp.retry_after, &resp.body)),
                 Err(transport) => Err(ApiError::Transient(transport)),
             };
             match outcome {
                 Ok(page) => return Ok(page),
-                Err(ApiError::InvalidCursor) if req.cursor.is_some() => return Err(FetchError::InvalidCursor),
+                Err(ApiError::InvalidCursor) if has_cursor => return Err(FetchError::InvalidCursor),
                 Err(ApiError::InvalidCursor) => {
                     return Err(FetchError::Fatal(CollectError::Permanent(
                         "Slack answered invalid_cursor to a request without a cursor; this is a Slack-side problem, try again later".into(),
@@ -326,7 +531,7 @@ impl Collector {
                 Err(ApiError::RateLimited(after)) => {
                     let wait = after.unwrap_or(self.retry.default_retry_after);
                     let now = self.clock.now_ms();
-                    self.audit_budget.lock().unwrap_or_else(|e| e.into_inner()).on_rate_limited(now, wait);
+                    budget.lock().unwrap_or_else(|e| e.into_inner()).on_rate_limited(now, wait);
                     self.logs.push(
                         Level::Warn,
                         format!("Slack answered 429 (rate limited); waiting {} s as asked", wait.as_secs()),
@@ -385,7 +590,62 @@ impl Collector {
     }
 }
 
+/// What one page amounts to, for [`Collector::finish_batch`].
+struct PageOutcome {
+    /// Indices of the entries to deliver.
+    deliver: Vec<u32>,
+    /// The page ended a sequence (audit) or a walk (access, integration).
+    sequence_done: bool,
+    /// The stream is within one interval of now: poll it again after `interval`.
+    caught_up: bool,
+    duplicates: u64,
+    out_of_window: u64,
+    excluded: u64,
+}
+
 enum FetchError {
     InvalidCursor,
     Fatal(CollectError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_pairs_at(pairs.iter().copied(), 1_700_000_000).unwrap()
+    }
+
+    fn names(specs: &[StreamSpec]) -> Vec<String> {
+        specs.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn more_than_30_actions_split_into_streams_named_by_their_set() {
+        let actions: Vec<String> = (0..61).map(|i| format!("action_{i:02}")).collect();
+        let specs = streams_for(&cfg(&[("actions", &actions.join(","))]));
+        assert_eq!(specs.len(), 3);
+        for s in &specs {
+            let StreamKind::Audit(f) = &s.kind else { panic!() };
+            assert!(f.actions.len() <= MAX_ACTIONS_PER_REQUEST);
+            assert!(s.name.starts_with("audit-"), "{}", s.name);
+        }
+        let mut reversed = actions.clone();
+        reversed.reverse();
+        assert_eq!(names(&streams_for(&cfg(&[("actions", &reversed.join(","))]))), names(&specs));
+        // up to 30 names stay one stream, named as before this split existed
+        let one = streams_for(&cfg(&[("actions", "user_login,file_downloaded")]));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].description, "audit action=user_login,file_downloaded");
+    }
+
+    #[test]
+    fn every_source_is_its_own_stream() {
+        let specs = streams_for(&cfg(&[("sources", "integration,audit,access")]));
+        assert_eq!(names(&specs), vec!["integration", "audit", "access"]);
+        assert_eq!(
+            specs.iter().map(|s| s.source).collect::<Vec<_>>(),
+            vec![Source::Integration, Source::Audit, Source::Access]
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`slack`]: wire types, query building, error classification;
 //! - [`http`]: the transport (ureq, no hidden retries);
 //! - [`sequence`]: the pure pagination and checkpoint state machine;
+//! - [`weblogs`]: the pure paging and change detection of the access and integration logs;
 //! - [`dedupe`]: ids already delivered near a boundary;
 //! - [`state`]: durable, locked, atomic state files;
 //! - [`governor`]: rate budget and retry policy over an injected clock;
@@ -30,3 +31,4 @@ pub mod sim;
 pub mod slack;
 pub mod state;
 pub mod stats;
+pub mod weblogs;

@@ -174,7 +174,7 @@ impl Collection {
                 open_stream(&cfg.state_dir, &spec.name, &spec.description).map_err(StartError::State)?;
             logs.push(
                 Level::Info,
-                match state.checkpoint {
+                match state.checkpoint.or(state.web.as_ref().and_then(|w| w.walked_at)) {
                     Some(c) => {
                         format!("stream {}: resuming from checkpoint {c} ({})", spec.name, store.path().display())
                     }

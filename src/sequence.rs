@@ -13,6 +13,7 @@
 //! host acknowledges that page.
 
 use crate::dedupe::SeenSet;
+use crate::weblogs::WebState;
 use serde::{Deserialize, Serialize};
 
 /// The window policy of a stream, from the config.
@@ -33,6 +34,14 @@ pub struct StreamState {
     pub inflight: Option<InFlight>,
     /// Entries delivered by this stream since its state was created.
     pub delivered_total: u64,
+    /// Access and integration streams: their walk and change-detection state (absent for audit
+    /// streams, and in files written before these sources existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebState>,
+    /// Unix seconds of the last page that delivered an entry (or of the stream's first poll):
+    /// the no-data alarm (`stall_warning_after`) counts from here, across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +186,9 @@ impl StreamState {
 
     /// Seconds of history not yet covered: how far the stream is behind `now`.
     pub fn lag_behind(&self, now: i64) -> Option<i64> {
+        if let Some(w) = &self.web {
+            return w.walked_at.map(|c| now - c);
+        }
         // Newest first: until a sequence ends, only its old checkpoint is certain.
         self.checkpoint.or(self.inflight.as_ref().map(|f| f.oldest)).map(|c| now - c)
     }
@@ -379,6 +391,16 @@ mod tests {
         let v = s.on_page([("a", 150), ("b", 99), ("c", 201)], "", &policy);
         assert_eq!(v.deliver, vec![true, false, false]);
         assert_eq!(v.out_of_window, 2);
+    }
+
+    #[test]
+    fn schema_1_files_without_the_new_fields_still_load() {
+        let old = r#"{"checkpoint":5,"seen":[["a",5]],"inflight":null,"delivered_total":3}"#;
+        let s: StreamState = serde_json::from_str(old).unwrap();
+        assert_eq!((s.checkpoint, s.delivered_total, s.web.clone(), s.last_delivery), (Some(5), 3, None, None));
+        // and an audit state is written without them
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("web") && !text.contains("last_delivery"), "{text}");
     }
 
     #[test]

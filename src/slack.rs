@@ -1,7 +1,9 @@
 //! Slack's wire format: building the audit query, reading a page without copying its entries,
 //! and turning error answers into verdicts with messages a person can act on.
 
+use crate::collector::fnv1a;
 use crate::sequence::PageRequest;
+use crate::weblogs::{access_id, access_key, WebRequest};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -204,6 +206,192 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
     Ok(AuditPage { body, entries, next_cursor })
 }
 
+/// `GET {base}/team.accessLogs?before=…&limit=…[&cursor=…]`: cursor paging, the walk's
+/// `before` resent with every page.
+pub fn access_logs_url(base: &str, limit: u32, req: &WebRequest) -> String {
+    let mut url = format!("{base}/team.accessLogs?before={}&limit={}", req.before, limit.clamp(1, 1000));
+    if let Some(cursor) = &req.cursor {
+        url.push_str("&cursor=");
+        percent_encode(&mut url, cursor);
+    }
+    url
+}
+
+/// `GET {base}/team.integrationLogs?count=…&page=…`: the walk's "cursor" is the page number.
+pub fn integration_logs_url(base: &str, count: u32, req: &WebRequest) -> String {
+    let page = req.cursor.as_deref().and_then(|c| c.parse::<u32>().ok()).unwrap_or(1);
+    format!("{base}/team.integrationLogs?count={}&page={page}", count.clamp(1, 1000))
+}
+
+#[derive(Deserialize)]
+struct WebPageWire<'a> {
+    ok: Option<bool>,
+    #[serde(borrow)]
+    error: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    logins: Option<Vec<&'a RawValue>>,
+    #[serde(borrow)]
+    logs: Option<Vec<&'a RawValue>>,
+    #[serde(borrow)]
+    response_metadata: Option<MetaWire<'a>>,
+    paging: Option<PagingWire>,
+}
+
+#[derive(Deserialize)]
+struct PagingWire {
+    pages: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct LoginWire<'a> {
+    #[serde(borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    date_last: Option<Seconds>,
+}
+
+/// Reads a 200 answer of `team.accessLogs` (`ok: false` is classified as a Web API error).
+/// Each row's id is its (user, ip, agent) key with its `date_last`; its time is `date_last`.
+pub fn parse_access_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
+    let (entries, next_cursor) = {
+        let wire = web_envelope(&body)?;
+        let raw = wire.logins.ok_or_else(|| {
+            ApiError::Transient("Slack's team.accessLogs answer has no `logins` array; retrying".to_string())
+        })?;
+        let base = body.as_ptr() as usize;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let text = r.get();
+            let row: LoginWire = serde_json::from_str(text).map_err(|e| {
+                ApiError::Transient(format!("login row {i} of Slack's page is not a JSON object ({e}); retrying"))
+            })?;
+            let date_last = row.date_last.as_ref().and_then(Seconds::get).ok_or_else(|| {
+                ApiError::Transient(format!("login row {i} of Slack's page has no numeric `date_last`; retrying"))
+            })?;
+            let key = access_key(
+                row.user_id.as_deref().unwrap_or(""),
+                row.ip.as_deref().unwrap_or(""),
+                row.user_agent.as_deref().unwrap_or(""),
+            );
+            let start = text.as_ptr() as usize - base;
+            entries.push(EntryRef {
+                start,
+                end: start + text.len(),
+                id: access_id(&key, date_last).into(),
+                date_create: date_last,
+                action: None,
+            });
+        }
+        let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
+        (entries, next)
+    };
+    Ok(AuditPage { body, entries, next_cursor })
+}
+
+#[derive(Deserialize)]
+struct IntegrationWire {
+    date: Option<Seconds>,
+}
+
+/// Reads a 200 answer of `team.integrationLogs` for page `page`. Each log's id is a hash of
+/// all its fields (canonical JSON), its time is `date` (a string of seconds); the next
+/// "cursor" is the next page number, `""` after the last page.
+pub fn parse_integration_page(body: Vec<u8>, page: u32) -> Result<AuditPage, ApiError> {
+    let (entries, next_cursor) = {
+        let wire = web_envelope(&body)?;
+        let raw = wire.logs.ok_or_else(|| {
+            ApiError::Transient("Slack's team.integrationLogs answer has no `logs` array; retrying".to_string())
+        })?;
+        let base = body.as_ptr() as usize;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let text = r.get();
+            let bad = |e: String| ApiError::Transient(format!("integration log {i} of Slack's page {e}; retrying"));
+            let log: IntegrationWire =
+                serde_json::from_str(text).map_err(|e| bad(format!("is not a JSON object ({e})")))?;
+            let date = log.date.as_ref().and_then(Seconds::get).ok_or_else(|| bad("has no `date`".into()))?;
+            // serde_json's map is ordered by key: re-serializing gives one text per log.
+            let canonical: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| bad(format!("is not JSON ({e})")))?;
+            let id = format!("{:016x}", fnv1a(&canonical.to_string()));
+            let start = text.as_ptr() as usize - base;
+            entries.push(EntryRef { start, end: start + text.len(), id: id.into(), date_create: date, action: None });
+        }
+        let more = !raw.is_empty() && wire.paging.as_ref().and_then(|p| p.pages).is_none_or(|pages| page < pages);
+        (entries, if more { (page + 1).to_string() } else { String::new() })
+    };
+    Ok(AuditPage { body, entries, next_cursor })
+}
+
+/// The Web API envelope: `ok: false` is an error whatever the HTTP status.
+fn web_envelope(body: &[u8]) -> Result<WebPageWire<'_>, ApiError> {
+    let wire: WebPageWire = serde_json::from_slice(body)
+        .map_err(|e| ApiError::Transient(format!("Slack's answer is not valid JSON ({e}); retrying")))?;
+    if wire.ok != Some(true) {
+        let code = wire.error.as_deref().unwrap_or("unknown_error");
+        return Err(classify_web_error_code(200, code, body));
+    }
+    Ok(wire)
+}
+
+/// As [`classify_failure`], for `team.accessLogs` and `team.integrationLogs`, whose token
+/// needs the `admin` scope on a paid workspace rather than `auditlogs:read` on Enterprise Grid.
+pub fn classify_web_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
+    if status == 429 {
+        return ApiError::RateLimited(retry_after);
+    }
+    let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
+    match code {
+        Some(code) => classify_web_error_code(status, &code, body),
+        None => match classify_failure(status, retry_after, body) {
+            ApiError::Permanent { code, .. } => ApiError::Permanent {
+                message: format!(
+                    "Slack answered HTTP {status} without an error code; check web_api_url (it should end in /api) and the token"
+                ),
+                code,
+            },
+            other => other,
+        },
+    }
+}
+
+fn classify_web_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
+    let token_hint = "a user token (xoxp-…) of a workspace admin or owner with the `admin` scope";
+    let message = match code {
+        "missing_authentication" | "not_authed" => {
+            format!("Slack received no token for the access/integration logs ({code}); set SLACK_AUDIT_TOKEN (or token_env / token_file) to {token_hint}")
+        }
+        "invalid_authentication" | "invalid_auth" | "token_revoked" | "token_expired" | "account_inactive" => format!(
+            "Slack rejected the token for the access/integration logs ({code}): it is wrong, revoked or expired; create {token_hint} and set it in SLACK_AUDIT_TOKEN"
+        ),
+        "missing_scope" => {
+            let w = serde_json::from_slice::<ErrorWire>(body).ok();
+            let needed = w.as_ref().and_then(|w| w.needed.as_deref().map(str::to_string)).unwrap_or_else(|| "admin".into());
+            let provided = w.as_ref().and_then(|w| w.provided.as_deref().map(str::to_string)).unwrap_or_else(|| "?".into());
+            format!(
+                "the token lacks a scope for the access/integration logs (missing_scope: needed {needed}, provided {provided}); add the {needed} user scope to the app, reinstall it and use the new token of a workspace admin or owner"
+            )
+        }
+        "paid_only" | "paid_teams_only" | "feature_not_enabled" => format!(
+            "this workspace's plan does not offer the access and integration logs ({code}): they need a paid plan; remove access,integration from `sources`"
+        ),
+        "not_allowed_token_type" => format!(
+            "the access and integration logs need a user token, not a bot or app token (not_allowed_token_type); use {token_hint}"
+        ),
+        "no_permission" | "not_authorized" | "user_not_authorized" => format!(
+            "the token's user may not read the access and integration logs ({code}); use {token_hint}"
+        ),
+        "over_pagination_limit" => {
+            "Slack refused a page past 100 (over_pagination_limit); this is a slack-audit bug, please report it".to_string()
+        }
+        _ => return classify_error_code(status, code, body),
+    };
+    ApiError::Permanent { code: code.to_string(), message }
+}
+
 #[derive(Deserialize)]
 struct ErrorWire<'a> {
     #[serde(borrow)]
@@ -318,6 +506,67 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn web_pages_are_read_with_stable_ids_and_event_times() {
+        let body = br#"{"ok":true,"logins":[{"user_id":"U1","username":"a","date_first":1,"date_last":9,"count":3,"ip":"1.2.3.4","user_agent":"x"}],"paging":{"page":1,"pages":1},"response_metadata":{"next_cursor":"b2Zmc2V0OjE="}}"#.to_vec();
+        let page = parse_access_page(body).unwrap();
+        assert_eq!(page.next_cursor, "b2Zmc2V0OjE=");
+        assert_eq!(page.entries[0].date_create, 9);
+        assert_eq!(&*page.entries[0].id, access_id(&access_key("U1", "1.2.3.4", "x"), 9));
+        assert!(page.entry_bytes(&page.entries[0]).starts_with(br#"{"user_id":"U1""#));
+        let log = |order: &str| {
+            format!(r#"{{"ok":true,"logs":[{order}],"paging":{{"count":100,"total":1,"page":2,"pages":3}}}}"#)
+        };
+        let a = parse_integration_page(
+            log(r#"{"user_id":"U1","date":"1700000000","change_type":"added"}"#).into_bytes(),
+            2,
+        )
+        .unwrap();
+        let b = parse_integration_page(
+            log(r#"{"date":"1700000000","change_type":"added","user_id":"U1"}"#).into_bytes(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(a.entries[0].date_create, 1_700_000_000);
+        assert_eq!(a.entries[0].id, b.entries[0].id, "the id does not depend on key order");
+        assert_eq!(a.next_cursor, "3");
+        let last = parse_integration_page(log(r#"{"date":"5"}"#).into_bytes(), 3).unwrap();
+        assert_eq!(last.next_cursor, "");
+        let req = WebRequest { before: 77, cursor: Some("a+b=".into()) };
+        assert_eq!(
+            access_logs_url("http://x/api", 5000, &req),
+            "http://x/api/team.accessLogs?before=77&limit=1000&cursor=a%2Bb%3D"
+        );
+        assert_eq!(
+            integration_logs_url("http://x/api", 50, &WebRequest { before: 77, cursor: Some("4".into()) }),
+            "http://x/api/team.integrationLogs?count=50&page=4"
+        );
+    }
+
+    #[test]
+    fn web_errors_say_what_the_web_api_needs() {
+        let p = |b: &str| match parse_access_page(b.as_bytes().to_vec()) {
+            Err(ApiError::Permanent { message, .. }) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(p(r#"{"ok":false,"error":"missing_scope","needed":"admin","provided":"identify"}"#)
+            .contains("needed admin"));
+        assert!(p(r#"{"ok":false,"error":"paid_only"}"#).contains("paid plan"));
+        assert!(p(r#"{"ok":false,"error":"not_allowed_token_type"}"#).contains("user token"));
+        assert!(p(r#"{"ok":false,"error":"invalid_auth"}"#).contains("`admin` scope"));
+        assert_eq!(
+            parse_access_page(br#"{"ok":false,"error":"ratelimited"}"#.to_vec()).unwrap_err(),
+            ApiError::RateLimited(None)
+        );
+        assert_eq!(
+            parse_access_page(br#"{"ok":false,"error":"invalid_cursor"}"#.to_vec()).unwrap_err(),
+            ApiError::InvalidCursor
+        );
+        assert!(matches!(classify_web_failure(503, None, b"<html>"), ApiError::Transient(_)));
+        let ApiError::Permanent { message, .. } = classify_web_failure(404, None, b"nope") else { panic!() };
+        assert!(message.contains("web_api_url"), "{message}");
     }
 
     #[test]

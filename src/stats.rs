@@ -40,4 +40,6 @@ pub struct Stats {
     pub window_progress: Option<f64>,
     /// Every stream finished a sequence within one interval of now.
     pub caught_up: bool,
+    /// Streams that delivered nothing for `stall_warning_after` (the no-data alarm).
+    pub stalled_streams: Vec<String>,
 }

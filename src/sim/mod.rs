@@ -758,6 +758,32 @@ impl Sim {
         self.shared.insert(&marked).into_iter().map(|i| self.shared.world.id_string(i)).collect()
     }
 
+    /// `team.accessLogs`: moves `date_last` of the rows at `indices` (creation order) to `now`.
+    /// Returns how many moved.
+    pub fn touch_access_rows(&self, indices: &[usize], now: i64) -> usize {
+        web::touch_access_rows(&self.shared, indices, now)
+    }
+
+    /// `team.accessLogs`: `n` new rows (new user, ip, agent combinations) seen at `now`.
+    pub fn add_access_rows(&self, n: usize, now: i64) {
+        web::add_access_rows(&self.shared, n, now)
+    }
+
+    /// `(user_id, ip, user_agent, date_last)` of every access row that exists now.
+    pub fn access_rows(&self) -> Vec<(String, String, String, i64)> {
+        web::access_snapshot(&self.shared)
+    }
+
+    /// `team.integrationLogs`: `n` new, distinct logs dated `date`.
+    pub fn add_integration_logs(&self, n: usize, date: i64) {
+        web::add_integration_logs(&self.shared, n, date)
+    }
+
+    /// `(date, user_id, change_type, service_id or app_id)` of every integration log, newest first.
+    pub fn integration_logs(&self) -> Vec<(i64, String, String, String)> {
+        web::integration_snapshot(&self.shared)
+    }
+
     /// Forces (or, with `None`, stops) a permanent error on every log call. Unknown modes are
     /// rejected with `InvalidInput`.
     pub fn set_error_mode(&self, mode: Option<String>) -> io::Result<()> {

@@ -51,7 +51,7 @@ struct IntegrationLog {
 pub(crate) struct WebData {
     access: Mutex<Vec<AccessRow>>,
     /// Newest first.
-    integration: Vec<(i64, IntegrationLog)>,
+    integration: Mutex<Vec<(i64, IntegrationLog)>>,
     seed: u64,
 }
 
@@ -145,8 +145,85 @@ impl WebData {
             })
             .collect();
         integration.sort_by_key(|l| std::cmp::Reverse(l.0));
-        WebData { access: Mutex::new(access), integration, seed: c.seed }
+        WebData { access: Mutex::new(access), integration: Mutex::new(integration), seed: c.seed }
     }
+}
+
+/// Test support: moves `date_last` of the rows at the given indices to `now` (and bumps their
+/// `count`). Indices past the end are ignored. Returns how many rows moved.
+pub(crate) fn touch_access_rows(s: &Shared, indices: &[usize], now: i64) -> usize {
+    let mut rows = lock(&s.web.access);
+    let mut moved = 0;
+    for &i in indices {
+        if let Some(row) = rows.get_mut(i) {
+            row.date_last = row.date_last.max(now);
+            row.count += 1;
+            moved += 1;
+        }
+    }
+    moved
+}
+
+/// Test support: `n` new rows first and last seen at `now`, each with its own address.
+pub(crate) fn add_access_rows(s: &Shared, n: usize, now: i64) {
+    let mut rows = lock(&s.web.access);
+    let users = s.world.users.len();
+    for _ in 0..n {
+        let k = rows.len() as u64;
+        let r = h3(s.web.seed, k, 0xADD);
+        rows.push(AccessRow {
+            user: (r % users as u64) as usize,
+            ip: format!("198.51.{}.{}", (k >> 8) & 0xff, k & 0xff),
+            ua: ((r >> 20) % UAS.len() as u64) as usize,
+            geo: ((r >> 28) % GEO.len() as u64) as usize,
+            date_first: now,
+            date_last: now,
+            count: 1,
+        });
+    }
+}
+
+/// Test support: `(user_id, ip, user_agent, date_last)` of every access row, as served.
+pub(crate) fn access_snapshot(s: &Shared) -> Vec<(String, String, String, i64)> {
+    lock(&s.web.access)
+        .iter()
+        .map(|r| (s.world.users[r.user].id.clone(), r.ip.clone(), UAS[r.ua].to_string(), r.date_last))
+        .collect()
+}
+
+/// Test support: `n` new integration logs dated `date` (distinct: each names its own service id).
+pub(crate) fn add_integration_logs(s: &Shared, n: usize, date: i64) {
+    let mut logs = lock(&s.web.integration);
+    for _ in 0..n {
+        let k = logs.len() as u64;
+        let user = (h3(s.web.seed, k, 0x1E7) % s.world.users.len() as u64) as usize;
+        let log = IntegrationLog {
+            service_id: Some((2_000_000_000 + k).to_string()),
+            app_id: None,
+            app_type: None,
+            service_type: "Incoming WebHooks".to_string(),
+            user_id: s.world.users[user].id.clone(),
+            user_name: s.world.user_names[user].0.clone(),
+            channel: Some("#alerts".to_string()),
+            date: date.to_string(),
+            change_type: "added".to_string(),
+            scope: Some("incoming-webhook".to_string()),
+            reason: None,
+        };
+        let pos = logs.partition_point(|l| l.0 > date);
+        logs.insert(pos, (date, log));
+    }
+}
+
+/// Test support: `(date, user_id, change_type, service_id or app_id)` of every integration log.
+pub(crate) fn integration_snapshot(s: &Shared) -> Vec<(i64, String, String, String)> {
+    lock(&s.web.integration)
+        .iter()
+        .map(|(d, l)| {
+            let what = l.service_id.clone().or_else(|| l.app_id.clone()).unwrap_or_default();
+            (*d, l.user_id.clone(), l.change_type.clone(), what)
+        })
+        .collect()
 }
 
 /// Live mode: some rows move forward, a few new ones appear.
@@ -351,9 +428,8 @@ pub(crate) fn integration_logs(s: &Shared, req: &Request) -> Outcome {
     let service_id = req.param("service_id");
     let user = req.param("user");
     let change = req.param("change_type");
-    let matching: Vec<&IntegrationLog> = s
-        .web
-        .integration
+    let all = lock(&s.web.integration);
+    let matching: Vec<&IntegrationLog> = all
         .iter()
         .map(|(_, l)| l)
         .filter(|l| app_id.is_none_or(|a| l.app_id.as_deref() == Some(a)))

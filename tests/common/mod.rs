@@ -193,3 +193,61 @@ impl Scripted {
         Scripted { url, requests }
     }
 }
+
+/// What [`drain_raw`] delivered: every entry with its source and event time, plus the logs.
+#[derive(Debug, Default)]
+pub struct Raw {
+    pub entries: Vec<(slack_audit::config::Source, serde_json::Value, i64)>,
+    pub logs: Vec<String>,
+    pub stats: Option<slack_audit::stats::Stats>,
+    pub error: Option<String>,
+}
+
+impl Raw {
+    /// The entries of one source.
+    pub fn of(&self, source: slack_audit::config::Source) -> Vec<&serde_json::Value> {
+        self.entries.iter().filter(|(s, _, _)| *s == source).map(|(_, v, _)| v).collect()
+    }
+}
+
+/// As [`drain`], for entries of any source (access rows and integration logs have no `id`).
+pub fn drain_raw(cfg: Config, max_batches: Option<usize>, deadline: Duration) -> Raw {
+    let mut c = Collection::start(cfg).expect("start collection");
+    let mut d = Raw::default();
+    let start = Instant::now();
+    let mut batches = 0;
+    loop {
+        assert!(start.elapsed() < deadline, "drain did not finish within {deadline:?}: {:?}", c.stats());
+        while let Some((_, m)) = c.next_log() {
+            d.logs.push(m);
+        }
+        match c.collect(Duration::from_millis(200)) {
+            Ok(Collected::Batch(b)) => {
+                for i in 0..b.len() {
+                    let (json, t) = b.event(i);
+                    d.entries.push((b.source, serde_json::from_slice(json).expect("entry is JSON"), t));
+                }
+                c.ack(b.id).expect("ack");
+                batches += 1;
+                if max_batches.is_some_and(|m| batches >= m) {
+                    break;
+                }
+            }
+            Ok(_) => {
+                if c.caught_up() {
+                    break;
+                }
+            }
+            Err(e) => {
+                d.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    while let Some((_, m)) = c.next_log() {
+        d.logs.push(m);
+    }
+    d.stats = Some(c.stats());
+    c.shutdown(Duration::from_secs(1));
+    d
+}
