@@ -34,10 +34,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Slack's page cap for classic paging; also the cap of a cursor walk.
-pub const MAX_WALK_PAGES: u32 = 100;
+pub(crate) const MAX_WALK_PAGES: u32 = 100;
 
 /// The most row keys kept between polls.
-pub const MAX_KNOWN: usize = 100_000;
+pub(crate) const MAX_KNOWN: usize = 100_000;
 
 /// From the config: where the first walk starts and how far below the newest date to look.
 #[derive(Clone, Copy, Debug)]
