@@ -8,6 +8,7 @@ CBINDGEN     := $(TOOLS)/bin/cbindgen
 RELEASE      := target/release
 BIN          := $(RELEASE)/slack-audit
 PREFIX       ?= /usr/local
+SHELL        := /bin/bash
 
 .PHONY: all build header header-check test test-rust demo bench soak fuzz install clean deps lint
 
@@ -40,8 +41,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# Every Rust test (unit, integration: the simulator, the CLI, the C ABI under sanitizers and
+# valgrind, the Fluent Bit plugin in its host emulator), then one total line.
 test-rust:
-	$(CARGO) test --release
+	@mkdir -p target
+	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test-rust.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-rust.log
 
 test: deps header-check test-rust $(EXTRA_TESTS)
 
