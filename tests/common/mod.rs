@@ -53,43 +53,17 @@ pub struct Drained {
     pub error: Option<String>,
 }
 
-/// Collects until caught up (or `max_batches` batches, or an error), acknowledging each batch.
+/// Collects audit entries until caught up (or `max_batches` batches, or an error),
+/// acknowledging each batch.
 pub fn drain(cfg: Config, max_batches: Option<usize>, deadline: Duration) -> Drained {
-    let mut c = Collection::start(cfg).expect("start collection");
-    let mut d = Drained::default();
-    let start = Instant::now();
-    let mut batches = 0;
-    loop {
-        assert!(start.elapsed() < deadline, "drain did not finish within {deadline:?}: {:?}", c.stats());
-        match c.collect(Duration::from_millis(200)) {
-            Ok(Collected::Batch(b)) => {
-                for i in 0..b.len() {
-                    let (json, t) = b.event(i);
-                    let v: serde_json::Value = serde_json::from_slice(json).expect("entry is JSON");
-                    let id = v["id"].as_str().expect("entry has an id").to_string();
-                    d.actions.push(v["action"].as_str().unwrap_or("").to_string());
-                    d.times.insert(id.clone(), t);
-                    d.ids.push(id);
-                }
-                c.ack(b.id).expect("ack");
-                batches += 1;
-                if max_batches.is_some_and(|m| batches >= m) {
-                    break;
-                }
-            }
-            Ok(_) => {
-                if c.caught_up() {
-                    break;
-                }
-            }
-            Err(e) => {
-                d.error = Some(e.to_string());
-                break;
-            }
-        }
+    let raw = drain_raw(cfg, max_batches, deadline);
+    let mut d = Drained { stats: raw.stats, error: raw.error, ..Drained::default() };
+    for (_, v, t) in raw.entries {
+        let id = v["id"].as_str().expect("entry has an id").to_string();
+        d.actions.push(v["action"].as_str().unwrap_or("").to_string());
+        d.times.insert(id.clone(), t);
+        d.ids.push(id);
     }
-    d.stats = Some(c.stats());
-    c.shutdown(Duration::from_secs(1));
     d
 }
 
