@@ -5,6 +5,7 @@
 use crate::config::Secret;
 use crate::slack::parse_retry_after;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Large enough for a 9,999-entry page with big `details` objects.
@@ -18,6 +19,10 @@ pub struct HttpResponse {
 
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// Length of the last body read: the size to reserve when the length is not announced
+    /// (ureq drops Content-Length when it decodes gzip), so a page is read into one allocation
+    /// instead of a doubling series that leaves a body-sized hole behind each time.
+    last_len: AtomicUsize,
 }
 
 impl HttpClient {
@@ -30,7 +35,7 @@ impl HttpClient {
             .tls_config(tls)
             .max_idle_connections(4)
             .build();
-        HttpClient { agent: config.into() }
+        HttpClient { agent: config.into(), last_len: AtomicUsize::new(0) }
     }
 
     /// GETs `url`, with the bearer token if given. Errors are transport failures (refused,
@@ -45,13 +50,20 @@ impl HttpClient {
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let expected =
             resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-        let mut body = Vec::with_capacity(expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
+        let guess = || {
+            let last = self.last_len.load(Ordering::Relaxed);
+            (last + last / 8).max(64 * 1024)
+        };
+        let mut body = Vec::with_capacity(expected.unwrap_or_else(guess).min(64 * 1024 * 1024));
         resp.body_mut()
             .with_config()
             .limit(MAX_BODY)
             .reader()
             .read_to_end(&mut body)
             .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", body.len()))?;
+        if status == 200 {
+            self.last_len.store(body.len(), Ordering::Relaxed);
+        }
         Ok(HttpResponse { status, retry_after, body })
     }
 }
