@@ -513,7 +513,10 @@ impl Collector {
             self.wait_for_slot(budget)?;
             self.with_stats(|s| s.calls += 1);
             let outcome = match self.http.get(url, Some(&self.token)) {
-                Ok(resp) if resp.status == 200 => parse(resp.body),
+                Ok(resp) if resp.status == 200 => parse(resp.body).map(|mut page| {
+                    page.recycle = Some(self.http.pool().clone());
+                    page
+                }),
                 Ok(resp) => Err(classify(resp.status, resp.retry_after, &resp.body)),
                 Err(transport) => Err(ApiError::Transient(transport)),
             };

@@ -2,12 +2,14 @@
 //! and turning error answers into verdicts with messages a person can act on.
 
 use crate::collector::fnv1a;
+use crate::http::BodyPool;
 use crate::sequence::PageRequest;
 use crate::weblogs::{access_id, access_key, WebRequest};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The filters of one audit stream; resent with every page because the cursor forgets them.
@@ -97,6 +99,17 @@ pub struct AuditPage {
     pub body: Vec<u8>,
     pub entries: Vec<EntryRef>,
     pub next_cursor: String,
+    /// Where the body goes when the page is dropped (set by the collector), to be read into
+    /// again.
+    pub recycle: Option<Arc<BodyPool>>,
+}
+
+impl Drop for AuditPage {
+    fn drop(&mut self) {
+        if let Some(pool) = self.recycle.take() {
+            pool.give(std::mem::take(&mut self.body));
+        }
+    }
 }
 
 impl AuditPage {
@@ -242,7 +255,7 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
         let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
         (entries, next)
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
 /// What [`scan_keys`] found at the top level of an entry: spans (relative to the entry) of
@@ -447,7 +460,7 @@ pub fn parse_access_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
         let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
         (entries, next)
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
 #[derive(Deserialize)]
@@ -488,7 +501,7 @@ pub fn parse_integration_page(body: Vec<u8>, page: u32) -> Result<AuditPage, Api
         let more = !raw.is_empty() && wire.paging.as_ref().and_then(|p| p.pages).is_none_or(|pages| page < pages);
         (entries, if more { (page + 1).to_string() } else { String::new() })
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
 /// The Web API envelope: `ok: false` is an error whatever the HTTP status.

@@ -11,7 +11,6 @@ use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
 pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
-    crate::tune_allocator();
     let mut collection = match Collection::start(cfg) {
         Ok(c) => c,
         Err(StartError::Config(e)) => {
