@@ -268,7 +268,8 @@ struct Keys {
 }
 
 /// One pass over an entry's text (already checked to be valid JSON) that reads `id`,
-/// `date_create` and `action` and skips every other value without decoding it. `None` for
+/// `date_create` and `action`, skipping other values without decoding them, and stops once it
+/// has all three (a key repeated after that is not seen; the first one counts). `None` for
 /// whatever it does not handle itself (not an object, escapes in a key or in those values, a
 /// repeated key, `id`/`action` that are not plain strings, a `date_create` that is not a plain
 /// integer): the caller then uses the general reader.
@@ -314,6 +315,10 @@ fn scan_keys(t: &[u8]) -> Option<Keys> {
                 p = e;
             }
             _ => p = skip_value(t, p)?,
+        }
+        if k.id.is_some() && k.date_create.is_some() && k.action.is_some() {
+            // Slack sends these first: the rest of the entry (most of it) is not looked at.
+            return Some(k);
         }
         p = skip_ws(t, p);
         match t.get(p) {
