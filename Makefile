@@ -53,6 +53,11 @@ test: deps header-check test-rust $(EXTRA_TESTS)
 demo: build
 	@bash scripts/demo.sh $(BIN)
 
+# Encoder micro-benchmark, 1M-event CLI drain, a 50 calls/min drain and the plugin's collect
+# path; prints a table and writes target/bench.json (about two minutes).
+bench:
+	@BIN=$(BIN) bash scripts/bench.sh
+
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 # Library, header, pkg-config file and the command. DESTDIR is honoured for packaging.

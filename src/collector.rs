@@ -385,7 +385,7 @@ impl Collector {
         let stream = &mut self.streams[i];
         let web = stream.state.web.get_or_insert_with(WebState::default);
         let verdict =
-            web.on_page(page.entries.iter().map(|e| (key_of(&e.id), e.date_create)), &page.next_cursor, &policy);
+            web.on_page(page.entries.iter().map(|e| (key_of(page.id(e)), e.date_create)), &page.next_cursor, &policy);
         if verdict.page_limit_hit {
             self.logs.push(
                 Level::Warn,
@@ -456,7 +456,7 @@ impl Collector {
         let policy = self.policy();
         let stream = &mut self.streams[i];
         let verdict =
-            stream.state.on_page(page.entries.iter().map(|e| (&*e.id, e.date_create)), &page.next_cursor, &policy);
+            stream.state.on_page(page.entries.iter().map(|e| (page.id(e), e.date_create)), &page.next_cursor, &policy);
         let exclude = &self.cfg.exclude_actions;
         let mut excluded = 0u64;
         let deliver: Vec<u32> = verdict
@@ -466,7 +466,7 @@ impl Collector {
             .filter(|(_, d)| **d)
             .filter(|(k, _)| {
                 let drop = !exclude.is_empty()
-                    && page.entries[*k].action.as_deref().is_some_and(|a| exclude.iter().any(|x| x == a));
+                    && page.action(&page.entries[*k]).is_some_and(|a| exclude.iter().any(|x| x == a));
                 excluded += drop as u64;
                 !drop
             })
@@ -513,7 +513,10 @@ impl Collector {
             self.wait_for_slot(budget)?;
             self.with_stats(|s| s.calls += 1);
             let outcome = match self.http.get(url, Some(&self.token)) {
-                Ok(resp) if resp.status == 200 => parse(resp.body),
+                Ok(resp) if resp.status == 200 => parse(resp.body).map(|mut page| {
+                    page.recycle = Some(self.http.pool().clone());
+                    page
+                }),
                 Ok(resp) => Err(classify(resp.status, resp.retry_after, &resp.body)),
                 Err(transport) => Err(ApiError::Transient(transport)),
             };

@@ -5,10 +5,56 @@
 use crate::config::Secret;
 use crate::slack::parse_retry_after;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Large enough for a 9,999-entry page with big `details` objects.
 const MAX_BODY: u64 = 512 * 1024 * 1024;
+
+/// Page bodies given back when their page is dropped ([`crate::slack::AuditPage`]), reused by
+/// the next reads. A backfill then reads every page into one of a few buffers allocated once,
+/// instead of allocating and freeing a multi-megabyte buffer per page, which fragments the
+/// allocator's heap (peak RSS then grows with the backfill) and faults fresh pages in each time.
+#[derive(Default)]
+pub struct BodyPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+/// About the pages alive at once: one being read, one in the mailbox, one with the host.
+const POOL_MAX: usize = 4;
+
+impl BodyPool {
+    /// An empty buffer with room for `want` bytes. A pooled buffer far larger than needed (the
+    /// backfill is over, pages are small now) is freed rather than kept.
+    fn take(&self, want: usize) -> Vec<u8> {
+        let pooled = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(mut v) if v.capacity() <= want.saturating_mul(4) => {
+                v.clear();
+                v.reserve(want);
+                v
+            }
+            _ => Vec::with_capacity(want),
+        }
+    }
+
+    /// Takes back a body that is no longer used.
+    pub fn give(&self, v: Vec<u8>) {
+        if v.capacity() >= 64 * 1024 {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            if free.len() < POOL_MAX {
+                free.push(v);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BodyPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyPool")
+    }
+}
 
 pub struct HttpResponse {
     pub status: u16,
@@ -18,6 +64,11 @@ pub struct HttpResponse {
 
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// Length of the last body read: the size to reserve when the length is not announced
+    /// (ureq drops Content-Length when it decodes gzip), so a page is read into one allocation
+    /// instead of a doubling series that leaves a body-sized hole behind each time.
+    last_len: AtomicUsize,
+    pool: Arc<BodyPool>,
 }
 
 impl HttpClient {
@@ -30,7 +81,12 @@ impl HttpClient {
             .tls_config(tls)
             .max_idle_connections(4)
             .build();
-        HttpClient { agent: config.into() }
+        HttpClient { agent: config.into(), last_len: AtomicUsize::new(0), pool: Arc::default() }
+    }
+
+    /// Where pages built from this client's bodies give them back.
+    pub fn pool(&self) -> &Arc<BodyPool> {
+        &self.pool
     }
 
     /// GETs `url`, with the bearer token if given. Errors are transport failures (refused,
@@ -45,13 +101,20 @@ impl HttpClient {
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let expected =
             resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-        let mut body = Vec::with_capacity(expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
+        let guess = || {
+            let last = self.last_len.load(Ordering::Relaxed);
+            (last + last / 8).max(64 * 1024)
+        };
+        let mut body = self.pool.take(expected.unwrap_or_else(guess).min(64 * 1024 * 1024));
         resp.body_mut()
             .with_config()
             .limit(MAX_BODY)
             .reader()
             .read_to_end(&mut body)
             .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", body.len()))?;
+        if status == 200 {
+            self.last_len.store(body.len(), Ordering::Relaxed);
+        }
         Ok(HttpResponse { status, retry_after, body })
     }
 }

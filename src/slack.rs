@@ -2,12 +2,14 @@
 //! and turning error answers into verdicts with messages a person can act on.
 
 use crate::collector::fnv1a;
+use crate::http::BodyPool;
 use crate::sequence::PageRequest;
 use crate::weblogs::{access_id, access_key, WebRequest};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The filters of one audit stream; resent with every page because the cursor forgets them.
@@ -75,9 +77,20 @@ pub fn audit_logs_url(base: &str, filter: &AuditFilter, limit: u32, req: &PageRe
 pub struct EntryRef {
     pub start: usize,
     pub end: usize,
-    pub id: Box<str>,
+    /// Read with [`AuditPage::id`].
+    pub id: Text,
     pub date_create: i64,
-    pub action: Option<Box<str>>,
+    /// Read with [`AuditPage::action`].
+    pub action: Option<Text>,
+}
+
+/// A short string of an entry: where it is in the page's body when it is there verbatim (no
+/// escapes, the usual case: no allocation), or its own copy (escaped, or computed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Text {
+    /// `body[start..end]`.
+    Span(u32, u32),
+    Owned(Box<str>),
 }
 
 /// A parsed page. The body is kept whole; entries point into it, so nothing is copied.
@@ -86,11 +99,40 @@ pub struct AuditPage {
     pub body: Vec<u8>,
     pub entries: Vec<EntryRef>,
     pub next_cursor: String,
+    /// Where the body goes when the page is dropped (set by the collector), to be read into
+    /// again.
+    pub recycle: Option<Arc<BodyPool>>,
+}
+
+impl Drop for AuditPage {
+    fn drop(&mut self) {
+        if let Some(pool) = self.recycle.take() {
+            pool.give(std::mem::take(&mut self.body));
+        }
+    }
 }
 
 impl AuditPage {
     pub fn entry_bytes(&self, e: &EntryRef) -> &[u8] {
         &self.body[e.start..e.end]
+    }
+
+    /// The entry's id (for access and integration rows, the id computed for them).
+    pub fn id<'a>(&'a self, e: &'a EntryRef) -> &'a str {
+        self.text(&e.id)
+    }
+
+    /// The entry's `action`, if it has one.
+    pub fn action<'a>(&'a self, e: &'a EntryRef) -> Option<&'a str> {
+        e.action.as_ref().map(|t| self.text(t))
+    }
+
+    fn text<'a>(&'a self, t: &'a Text) -> &'a str {
+        match t {
+            // A span is only made inside an entry's text, which serde_json checked is UTF-8.
+            Text::Span(a, b) => std::str::from_utf8(&self.body[*a as usize..*b as usize]).unwrap_or(""),
+            Text::Owned(s) => s,
+        }
     }
 }
 
@@ -182,6 +224,17 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
         let mut entries = Vec::with_capacity(raw.len());
         for (i, r) in raw.iter().enumerate() {
             let text = r.get();
+            let start = text.as_ptr() as usize - base;
+            let end = start + text.len();
+            let span = |(a, b): (usize, usize)| Text::Span((start + a) as u32, (start + b) as u32);
+            if let Some(k) = scan_keys(text.as_bytes()).filter(|_| end <= u32::MAX as usize) {
+                if let (Some(id), Some(date_create)) = (k.id.filter(|(a, b)| b > a), k.date_create) {
+                    entries.push(EntryRef { start, end, id: span(id), date_create, action: k.action.map(span) });
+                    continue;
+                }
+            }
+            // Anything unusual (escapes, a non-integer date, a missing or repeated key): the
+            // general reader, which also words the error.
             let key: KeyWire = serde_json::from_str(text).map_err(|e| {
                 ApiError::Transient(format!("entry {i} of Slack's page is not a JSON object ({e}); retrying"))
             })?;
@@ -191,19 +244,143 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
             let date_create = key.date_create.as_ref().and_then(Seconds::get).ok_or_else(|| {
                 ApiError::Transient(format!("entry {i} ({id}) of Slack's page has no numeric `date_create`; retrying"))
             })?;
-            let start = text.as_ptr() as usize - base;
             entries.push(EntryRef {
                 start,
-                end: start + text.len(),
-                id: id.into(),
+                end,
+                id: Text::Owned(id.into()),
                 date_create,
-                action: key.action.map(Into::into),
+                action: key.action.map(|a| Text::Owned(a.into())),
             });
         }
         let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
         (entries, next)
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
+}
+
+/// What [`scan_keys`] found at the top level of an entry: spans (relative to the entry) of
+/// `id` and `action` and the value of `date_create`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Keys {
+    id: Option<(usize, usize)>,
+    date_create: Option<i64>,
+    action: Option<(usize, usize)>,
+}
+
+/// One pass over an entry's text (already checked to be valid JSON) that reads `id`,
+/// `date_create` and `action`, skipping other values without decoding them, and stops once it
+/// has all three (a key repeated after that is not seen; the first one counts). `None` for
+/// whatever it does not handle itself (not an object, escapes in a key or in those values, a
+/// repeated key, `id`/`action` that are not plain strings, a `date_create` that is not a plain
+/// integer): the caller then uses the general reader.
+fn scan_keys(t: &[u8]) -> Option<Keys> {
+    let mut k = Keys::default();
+    let mut p = skip_ws(t, 0);
+    if t.get(p) != Some(&b'{') {
+        return None;
+    }
+    p = skip_ws(t, p + 1);
+    if t.get(p) == Some(&b'}') {
+        return Some(k);
+    }
+    loop {
+        if t.get(p) != Some(&b'"') {
+            return None;
+        }
+        let (ks, ke) = plain_string(t, p)?;
+        p = skip_ws(t, ke + 1);
+        if t.get(p) != Some(&b':') {
+            return None;
+        }
+        p = skip_ws(t, p + 1);
+        match &t[ks..ke] {
+            b"id" | b"action" => {
+                let slot = if &t[ks..ke] == b"id" { &mut k.id } else { &mut k.action };
+                if slot.is_some() || t.get(p) != Some(&b'"') {
+                    return None;
+                }
+                let (vs, ve) = plain_string(t, p)?;
+                *slot = Some((vs, ve));
+                p = ve + 1;
+            }
+            b"date_create" => {
+                if k.date_create.is_some() {
+                    return None;
+                }
+                let e = t[p..].iter().position(|c| !matches!(c, b'-' | b'0'..=b'9')).map_or(t.len(), |n| p + n);
+                if matches!(t.get(e), Some(b'.' | b'e' | b'E')) {
+                    return None;
+                }
+                k.date_create = Some(std::str::from_utf8(&t[p..e]).ok()?.parse::<i64>().ok()?);
+                p = e;
+            }
+            _ => p = skip_value(t, p)?,
+        }
+        if k.id.is_some() && k.date_create.is_some() && k.action.is_some() {
+            // Slack sends these first: the rest of the entry (most of it) is not looked at.
+            return Some(k);
+        }
+        p = skip_ws(t, p);
+        match t.get(p) {
+            Some(b',') => p = skip_ws(t, p + 1),
+            Some(b'}') => return Some(k),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(t: &[u8], mut p: usize) -> usize {
+    while matches!(t.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        p += 1;
+    }
+    p
+}
+
+/// The content span of the string opening at `t[p]`, if it holds no escape.
+fn plain_string(t: &[u8], p: usize) -> Option<(usize, usize)> {
+    let n = t[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+    (t[p + 1 + n] == b'"').then_some((p + 1, p + 1 + n))
+}
+
+/// The position just after the JSON value starting at `t[p]`.
+fn skip_value(t: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *t.get(p)? {
+            b'"' => {
+                p += 1;
+                loop {
+                    p += t[p..].iter().position(|&c| c == b'"' || c == b'\\')?;
+                    if t[p] == b'"' {
+                        break;
+                    }
+                    p += 2;
+                }
+                p += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                p += 1;
+            }
+            _ if depth == 0 => {
+                // A scalar: up to the next delimiter.
+                return Some(
+                    t[p..]
+                        .iter()
+                        .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                        .map_or(t.len(), |n| p + n),
+                );
+            }
+            _ => p += 1,
+        }
+        if depth == 0 {
+            return Some(p);
+        }
+    }
 }
 
 /// `GET {base}/team.accessLogs?before=…&limit=…[&cursor=…]`: cursor paging, the walk's
@@ -280,7 +457,7 @@ pub fn parse_access_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
             entries.push(EntryRef {
                 start,
                 end: start + text.len(),
-                id: access_id(&key, date_last).into(),
+                id: Text::Owned(access_id(&key, date_last).into()),
                 date_create: date_last,
                 action: None,
             });
@@ -288,7 +465,7 @@ pub fn parse_access_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
         let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
         (entries, next)
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
 #[derive(Deserialize)]
@@ -318,12 +495,18 @@ pub fn parse_integration_page(body: Vec<u8>, page: u32) -> Result<AuditPage, Api
                 serde_json::from_str(text).map_err(|e| bad(format!("is not JSON ({e})")))?;
             let id = format!("{:016x}", fnv1a(&canonical.to_string()));
             let start = text.as_ptr() as usize - base;
-            entries.push(EntryRef { start, end: start + text.len(), id: id.into(), date_create: date, action: None });
+            entries.push(EntryRef {
+                start,
+                end: start + text.len(),
+                id: Text::Owned(id.into()),
+                date_create: date,
+                action: None,
+            });
         }
         let more = !raw.is_empty() && wire.paging.as_ref().and_then(|p| p.pages).is_none_or(|pages| page < pages);
         (entries, if more { (page + 1).to_string() } else { String::new() })
     };
-    Ok(AuditPage { body, entries, next_cursor })
+    Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
 /// The Web API envelope: `ok: false` is an error whatever the HTTP status.
@@ -487,8 +670,53 @@ mod tests {
             page.entry_bytes(&page.entries[0]),
             br#"{"id":"a","date_create":5,"action":"user_login","x":{"y":[1,2]}}"#
         );
-        assert_eq!((&*page.entries[1].id, page.entries[1].date_create), ("b", 4));
-        assert_eq!(page.entries[0].action.as_deref(), Some("user_login"));
+        assert_eq!((page.id(&page.entries[1]), page.entries[1].date_create), ("b", 4));
+        assert_eq!(page.action(&page.entries[0]), Some("user_login"));
+    }
+
+    #[test]
+    fn the_one_pass_key_reader_agrees_with_the_general_one() {
+        let cases = [
+            r#"{"id":"a","date_create":5,"action":"x"}"#,
+            r#" { "x" : {"id":"no","date_create":1,"s":"}\"{["} , "y":[1,{"a":[]}],"id" : "b" ,"date_create": -7 ,"z":null} "#,
+            r#"{"date_create":1700000000,"id":"c","n":1.5e3,"t":true,"action":"user_login"}"#,
+            r#"{"id":"a\u0041","date_create":5}"#,
+            r#"{"id":"a","date_create":5.5}"#,
+            r#"{"id":"a","date_create":"5"}"#,
+            r#"{"id":"a","id":"b","date_create":5}"#,
+            r#"{"id":null,"date_create":5}"#,
+            r#"{"id":"a","date_create":99999999999999999999}"#,
+            r#"{"\u0069d":"a","date_create":5}"#,
+            r#"{}"#,
+            r#"[1]"#,
+        ];
+        for c in cases {
+            let fast = scan_keys(c.as_bytes());
+            let slow: Option<KeyWire> = serde_json::from_str(c).ok();
+            if let Some(k) = &fast {
+                let slow = slow.unwrap_or_else(|| panic!("{c}: the fast reader accepted what serde refuses"));
+                let s = |span: Option<(usize, usize)>| span.map(|(a, b)| &c[a..b]);
+                assert_eq!(s(k.id), slow.id.as_deref(), "{c}");
+                assert_eq!(s(k.action), slow.action.as_deref(), "{c}");
+                assert_eq!(k.date_create, slow.date_create.as_ref().and_then(Seconds::get), "{c}");
+            }
+        }
+        assert!(scan_keys(cases[1].as_bytes()).is_some_and(|k| k.date_create == Some(-7)));
+        for unusual in &cases[3..10] {
+            assert!(
+                scan_keys(unusual.as_bytes()).is_none_or(|k| k.id.is_none() || k.date_create.is_none()),
+                "{unusual}"
+            );
+        }
+        // Escaped values go the general way and come out decoded.
+        let page =
+            parse_audit_page(br#"{"entries":[{"id":"a\u0041","date_create":"5","action":"x\/y"}]}"#.to_vec()).unwrap();
+        assert_eq!((page.id(&page.entries[0]), page.entries[0].date_create), ("aA", 5));
+        assert_eq!(page.action(&page.entries[0]), Some("x/y"));
+        assert!(matches!(
+            parse_audit_page(br#"{"entries":[{"id":"","date_create":5}]}"#.to_vec()),
+            Err(ApiError::Transient(_))
+        ));
     }
 
     #[test]
@@ -514,7 +742,7 @@ mod tests {
         let page = parse_access_page(body).unwrap();
         assert_eq!(page.next_cursor, "b2Zmc2V0OjE=");
         assert_eq!(page.entries[0].date_create, 9);
-        assert_eq!(&*page.entries[0].id, access_id(&access_key("U1", "1.2.3.4", "x"), 9));
+        assert_eq!(page.id(&page.entries[0]), access_id(&access_key("U1", "1.2.3.4", "x"), 9));
         assert!(page.entry_bytes(&page.entries[0]).starts_with(br#"{"user_id":"U1""#));
         let log = |order: &str| {
             format!(r#"{{"ok":true,"logs":[{order}],"paging":{{"count":100,"total":1,"page":2,"pages":3}}}}"#)
@@ -530,7 +758,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.entries[0].date_create, 1_700_000_000);
-        assert_eq!(a.entries[0].id, b.entries[0].id, "the id does not depend on key order");
+        assert_eq!(a.id(&a.entries[0]), b.id(&b.entries[0]), "the id does not depend on key order");
         assert_eq!(a.next_cursor, "3");
         let last = parse_integration_page(log(r#"{"date":"5"}"#).into_bytes(), 3).unwrap();
         assert_eq!(last.next_cursor, "");

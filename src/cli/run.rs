@@ -2,7 +2,7 @@
 
 use super::ui::Ui;
 use super::{exit, signals};
-use slack_audit::collector::CollectError;
+use slack_audit::collector::{Batch, CollectError};
 use slack_audit::config::Config;
 use slack_audit::encode::ndjson_line;
 use slack_audit::logs::Level;
@@ -26,7 +26,7 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
     signals::install(move || interrupter.interrupt());
 
     let mut out = std::io::stdout().lock();
-    let mut buf = Vec::with_capacity(1 << 20);
+    let mut buf = Vec::with_capacity(OUT_CHUNK + (64 << 10));
     let code = loop {
         print_logs(&collection, ui);
         if signals::stop_requested() {
@@ -36,11 +36,7 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
         ui.tick(&collection.stats());
         match collection.collect(Duration::from_millis(250)) {
             Ok(Collected::Batch(batch)) => {
-                buf.clear();
-                for i in 0..batch.len() {
-                    ndjson_line(&mut buf, batch.event(i).0);
-                }
-                if let Err(e) = out.write_all(&buf).and_then(|_| out.flush()) {
+                if let Err(e) = write_batch(&mut out, &mut buf, &batch) {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
                     if e.kind() == ErrorKind::BrokenPipe {
@@ -79,6 +75,24 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
     ui.summary(&collection.stats());
     collection.shutdown(Duration::from_millis(500));
     code
+}
+
+/// Output is written in chunks of about this size, so the buffer does not grow to a whole page.
+const OUT_CHUNK: usize = 256 << 10;
+
+/// Writes every event of `batch` as one line and flushes: only then may it be acknowledged.
+fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch) -> std::io::Result<()> {
+    buf.clear();
+    for i in 0..batch.len() {
+        ndjson_line(buf, batch.event(i).0);
+        if buf.len() >= OUT_CHUNK {
+            out.write_all(buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(buf)?;
+    buf.clear();
+    out.flush()
 }
 
 fn print_logs(c: &Collection, ui: &mut Ui) {

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# `make bench`: the encoder micro-benchmark, the CLI draining 1,000,000 simulator events, a
+# drain under a 50 calls/min budget, and the Fluent Bit plugin's collect path through the host
+# emulator. Prints a table and writes target/bench.json. Takes about two minutes.
+#
+# CPU figures are user+sys of the process (getrusage via /usr/bin/time, or /proc for the
+# simulator), which a busy machine disturbs far less than wall time. The simulator runs as its
+# own process with its rate limit off (except in the budget run) and its CPU is shown, so it is
+# visible which side was busy. Override sizes with EVENTS=, REPEAT=, BUDGET_CALLS=.
+set -euo pipefail
+
+BIN=${BIN:-target/release/slack-audit}
+HOST=tests/c/build/flb_host
+PLUGIN=fluent-bit-plugin/build/slack_audit.so
+EVENTS=${EVENTS:-1000000}
+SMALL=${SMALL:-200000}
+LIMIT=${LIMIT:-9999}
+REPEAT=${REPEAT:-3}
+BUDGET=50
+BUDGET_CALLS=${BUDGET_CALLS:-55}
+BUDGET_LIMIT=1000
+OUT=target/bench.json
+TOKEN=xoxp-sim-token
+export LC_ALL=C
+
+work=$(mktemp -d)
+sim_pid=
+cleanup() {
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# CPU seconds (user+sys, all threads) of a running process.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
+
+# sim_start EVENTS MAX_CALLS_PER_MINUTE: starts the simulator, sets $url and $sim_cpu0.
+sim_start() {
+  "$BIN" sim --events "$1" --max-calls-per-minute "$2" --duration 900 >"$work/sim.out" 2>"$work/sim.err" &
+  sim_pid=$!
+  for _ in $(seq 400); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  url=$(awk '/listening/ {print $3}' "$work/sim.out")
+  [ -n "$url" ] || { echo "the simulator did not start" >&2; cat "$work/sim.err" >&2; exit 1; }
+  sim_cpu0=$(cpu_of "$sim_pid")
+}
+
+# sim_stop: sets $sim_cpu (CPU spent serving, dataset generation excluded) and $stats.
+sim_stop() {
+  stats=$(curl -sf "$url/sim/stats")
+  sim_cpu=$(awk -v a="$(cpu_of "$sim_pid")" -v b="$sim_cpu0" 'BEGIN { printf "%.2f", a - b }')
+  kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
+}
+
+stat_of() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$stats" "$1"; }
+
+# drain EVENTS LIMIT SIM_BUDGET RUN_BUDGET: one `run --once` against a fresh simulator; prints
+# "events user sys maxrss_kb wall calls calls_429 max60 sim_cpu".
+drain() {
+  sim_start "$1" "$3"
+  rm -rf "$work/state"
+  SLACK_AUDIT_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/time" \
+    "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit "$2" \
+    --max-calls-per-minute "$4" --since 0 --progress-every 0 2>"$work/run.err" | wc -l >"$work/lines"
+  sim_stop
+  echo "$(cat "$work/lines") $(cat "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
+}
+
+echo "== building (release, plugin, host emulator)"
+cargo build --release --quiet
+make -s plugin c-tests >/dev/null
+
+echo "== encode micro-benchmark (cargo bench --bench encode)"
+cargo bench --quiet --bench encode 2>/dev/null | tee "$work/encode.txt"
+
+echo "== end to end: slack-audit run --once, $EVENTS events, --limit $LIMIT, simulator unlimited; $REPEAT runs"
+: >"$work/e2e.txt"
+for i in $(seq "$REPEAT"); do
+  r=$(drain "$EVENTS" "$LIMIT" 0 1000); echo "   run $i: $r"; echo "$EVENTS $r" >>"$work/e2e.txt"
+done
+r=$(drain "$SMALL" "$LIMIT" 0 1000); echo "   $SMALL events: $r"; echo "$SMALL $r" >>"$work/e2e.txt"
+
+budget_events=$(( (BUDGET_CALLS - 1) * BUDGET_LIMIT + BUDGET_LIMIT / 2 ))
+echo "== budget: $budget_events events at --limit $BUDGET_LIMIT ($BUDGET_CALLS calls) under $BUDGET calls/min on both sides (about a minute)"
+r=$(drain "$budget_events" "$BUDGET_LIMIT" "$BUDGET" "$BUDGET"); echo "   $r"; echo "$budget_events $r" >"$work/budget.txt"
+
+echo "== Fluent Bit plugin through the host emulator: $EVENTS events, --limit $LIMIT, callback every 1 ms"
+sim_start "$EVENTS" 0
+SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime" \
+  "$HOST" -n "$EVENTS" -c 1 -t 300000 "$PLUGIN" -i -p "api_url=$url/audit/v1" -p "state_dir=$work/pstate" \
+  -p "limit=$LIMIT" -p max_calls_per_minute=1000 -p token_env=SLACK_AUDIT_FLB_TEST_TOKEN -p since=0 \
+  >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
+sim_stop
+echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu"
+echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out")" >"$work/plugin.txt"
+
+python3 - "$work" "$OUT" "$LIMIT" "$BUDGET" "$BUDGET_LIMIT" <<'PY'
+import json, sys, os, platform
+work, out, limit, budget, blimit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+# ceil(events/limit): the simulator, like Slack, sends no cursor after a full last page.
+def min_calls(n, l): return -(-n // l)
+enc = json.load(open("target/bench-encode.json"))
+base = next(c for c in enc["cases"] if c["name"].endswith("whole page"))
+def row(line):
+    f = line.split()
+    n, got = int(f[0]), int(f[1])
+    user, sys_, rss, wall = map(float, f[2:6])
+    calls, c429, max60 = map(int, f[6:9])
+    return {"events": n, "delivered": got, "user_s": user, "sys_s": sys_, "cpu_s": round(user + sys_, 3),
+            "cpu_s_per_100k": round((user + sys_) / n * 1e5, 4), "peak_rss_mb": round(rss / 1024, 1),
+            "wall_s": wall, "calls": calls, "min_calls": min_calls(n, limit), "calls_429": c429,
+            "max_calls_in_any_60s": max60, "simulator_cpu_s": float(f[9])}
+e2e = [row(l) for l in open(f"{work}/e2e.txt")]
+b = row(open(f"{work}/budget.txt").read()); b["min_calls"] = min_calls(b["events"], blimit)
+# The collector's window is 60.5 s: call k (0-based) cannot start before (k // budget) * 60.5 s.
+b["wall_bound_s"] = round((b["calls"] - 1) // budget * 60.5, 1)
+b["wall_over_bound"] = round(b["wall_s"] / b["wall_bound_s"], 3) if b["wall_bound_s"] else None
+pu, ps, prss, pwall, pcalls, psim, pev = open(f"{work}/plugin.txt").read().split()
+pev = int(pev)
+plugin = {"events": pev, "cpu_s": round(float(pu) + float(ps), 3), "cpu_s_per_100k": round((float(pu) + float(ps)) / pev * 1e5, 4),
+          "events_per_s": round(pev / float(pwall)), "wall_s": float(pwall), "peak_rss_mb": round(int(prss) / 1024, 1),
+          "calls": int(pcalls), "simulator_cpu_s": float(psim)}
+big = [r for r in e2e if r["events"] == e2e[0]["events"]]
+wall_1m = (min_calls(e2e[0]["events"], limit) - 1) // budget * 60.5
+cpu = lambda k: {r[k] for r in big}
+model = open("/proc/cpuinfo").read().split("model name")[1].split(":", 1)[1].split("\n")[0].strip()
+machine = {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "loadavg_at_end": os.getloadavg()}
+res = {"machine": machine, "encode": enc, "e2e": e2e, "budget": b, "plugin": plugin,
+       "budget_wall_bound_for_e2e_s": wall_1m}
+json.dump(res, open(out, "w"), indent=2)
+
+print()
+print(f"machine: {machine['nproc']} x {model}; load average at the end {machine['loadavg_at_end'][0]:.2f}")
+print(f"{'encode (one 9,999-entry page)':<44}{'MB/s':>10}{'events/s':>14}{'x IgnoredAny':>14}   target")
+for c in enc["cases"]:
+    t = {"ndjson_line": "<= 2.0x", "fluent_bit_record": "<= 3.0x"}.get(c["name"], "")
+    print(f"{c['name']:<44}{c['mb_per_s']:>10.0f}{c['events_per_s']:>14.0f}{c['ratio_to_ignored_any']:>14.2f}   {t}")
+print()
+print(f"{'drain (run --once, --limit %d)' % limit:<32}{'events':>9}{'cpu s':>7}{'/100k':>7}{'RSS MB':>8}{'wall s':>8}{'calls':>7}{'min':>5}{'429':>5}{'sim cpu':>9}")
+for r in e2e:
+    print(f"{'':<32}{r['events']:>9}{r['cpu_s']:>7.2f}{r['cpu_s_per_100k']:>7.3f}{r['peak_rss_mb']:>8.1f}{r['wall_s']:>8.2f}{r['calls']:>7}{r['min_calls']:>5}{r['calls_429']:>5}{r['simulator_cpu_s']:>9.2f}")
+print(f"  targets: <= 0.3 CPU s per 100k events, <= 40 MB peak RSS, calls = min. At {budget} calls/min, "
+      f"{e2e[0]['events']} events ({min_calls(e2e[0]['events'], limit)} calls) take at least {wall_1m:.1f} s.")
+print()
+print(f"budget run: {b['events']} events, --limit {blimit}, {budget}/min on both sides: {b['calls']} calls (min {b['min_calls']}), "
+      f"{b['calls_429']} x 429, at most {b['max_calls_in_any_60s']} calls in any 60 s, wall {b['wall_s']:.1f} s vs bound {b['wall_bound_s']} s "
+      f"({b['wall_over_bound']}x; target within 1.05x)")
+print()
+print(f"plugin (flb_host, callback every 1 ms): {plugin['events']} events, {plugin['events_per_s']} events/s, "
+      f"{plugin['cpu_s']:.2f} CPU s ({plugin['cpu_s_per_100k']:.3f} per 100k, host emulator's msgpack checks included), "
+      f"peak RSS {plugin['peak_rss_mb']} MB, {plugin['calls']} calls, simulator CPU {plugin['simulator_cpu_s']:.2f} s")
+print(f"\nwrote {out}")
+PY
