@@ -521,8 +521,20 @@ fn encoded(
                         let source = bb.batch.source.name();
                         let meta: &[(&str, &str)] = if bb.tag_source { &[("source", source)] } else { &[] };
                         let secs = time.clamp(0, u32::MAX as i64) as u32;
-                        encode::fluent_bit_record(&mut out, secs, 0, meta, json)
-                            .map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_PERMANENT, format!("entry {i}: {e}")))?;
+                        if let Err(e) = encode::fluent_bit_record(&mut out, secs, 0, meta, json) {
+                            // Valid JSON that msgpack cannot hold as is (nesting deeper than
+                            // encode::MAX_DEPTH, which Slack's free-form `details` may reach):
+                            // hand the entry over as its JSON text instead of failing the whole
+                            // batch, which would stall the stream on it forever.
+                            let body = serde_json::json!({
+                                "slack_audit_raw_json": String::from_utf8_lossy(json),
+                                "slack_audit_encode_error": e.to_string(),
+                            })
+                            .to_string();
+                            encode::fluent_bit_record(&mut out, secs, 0, meta, body.as_bytes()).map_err(|e| {
+                                Failure(SlackAuditStatus::SLACK_AUDIT_PERMANENT, format!("entry {i}: {e}"))
+                            })?;
+                        }
                     }
                 }
             }

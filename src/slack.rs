@@ -175,7 +175,7 @@ pub enum Seconds {
 impl Seconds {
     pub fn get(&self) -> Option<i64> {
         match self {
-            Seconds::Int(n) => Some(*n),
+            Seconds::Int(n) if *n >= 0 => Some(*n),
             Seconds::Float(f) if f.is_finite() && *f >= 0.0 => Some(*f as i64),
             Seconds::Text(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as i64),
             _ => None,

@@ -362,7 +362,8 @@ pub(crate) struct Shared {
     seed: u64,
     token: String,
     instance: u16,
-    live_rate: f64,
+    /// `live_rate` as f64 bits, changeable while running ([`Sim::set_live_rate`]).
+    live_rate: AtomicU64,
     late_fraction: f64,
     late_delay: i64,
     idle_timeout: Duration,
@@ -676,7 +677,7 @@ impl Sim {
             seed,
             token: config.token.clone(),
             instance,
-            live_rate: config.live_rate,
+            live_rate: AtomicU64::new(config.live_rate.to_bits()),
             late_fraction: config.late_fraction,
             late_delay: config.late_delay,
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
@@ -819,6 +820,13 @@ impl Sim {
         k.cursor_ttl = cursor_ttl;
     }
 
+    /// Changes the rate of live events (0 stops them). Only a simulator started with a
+    /// `live_rate` above 0 runs the live thread; on others this has no effect.
+    pub fn set_live_rate(&self, per_second: f64) {
+        let r = if per_second.is_finite() && per_second > 0.0 { per_second } else { 0.0 };
+        self.shared.live_rate.store(r.to_bits(), Ordering::Relaxed);
+    }
+
     pub fn set_short_pages(&self, on: bool) {
         lock(&self.shared.knobs).short_pages = on;
     }
@@ -896,15 +904,21 @@ fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
 }
 
 fn live_loop(s: &Shared) {
-    let started = Instant::now();
+    let mut last = Instant::now();
+    // Fractional events owed at the current rate; the rate may change between ticks.
+    let mut owed = 0.0f64;
     let mut added = 0u64;
     let mut n = 0u64;
     while !s.shutdown.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
-        let due = (s.live_rate * started.elapsed().as_secs_f64()) as u64;
+        let rate = f64::from_bits(s.live_rate.load(Ordering::Relaxed));
+        owed += rate * last.elapsed().as_secs_f64();
+        last = Instant::now();
+        let due = added + owed as u64;
         if due <= added {
             continue;
         }
+        owed -= (due - added) as f64;
         let now = unix_now();
         let batch: Vec<(i64, bool)> = (added..due)
             .map(|k| {
