@@ -85,6 +85,14 @@ pub fn streams_for(cfg: &Config) -> Vec<StreamSpec> {
     out
 }
 
+/// An audit stream is caught up when its last sequence ended within `slack` seconds of now
+/// *and* covers at least up to when this collector started. The second half matters after a
+/// restart that resumed an older in-flight window: finishing that window alone must not count
+/// as caught up, or a `--once` run would stop short of events that existed when it began.
+fn audit_caught_up(state: &StreamState, now: i64, policy: &WindowPolicy, slack: i64, started: i64) -> bool {
+    state.caught_up(now, policy, slack) && state.checkpoint.is_some_and(|c| c >= started - policy.lag)
+}
+
 /// A stable 64-bit hash for file names (FNV-1a; std's hasher is not stable across releases).
 pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
@@ -153,6 +161,8 @@ struct Stream {
 }
 
 pub struct Collector {
+    /// Unix second this collector started: `--once` must cover at least up to here.
+    started_unix: i64,
     cfg: Config,
     token: Secret,
     http: HttpClient,
@@ -190,6 +200,7 @@ impl Collector {
             })
             .collect();
         Ok(Collector {
+            started_unix: unix_now,
             http: HttpClient::new(cfg.timeout, cfg.tls_insecure),
             audit_budget: shared_budget(&cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
             web_budget: shared_budget(&cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
@@ -230,7 +241,7 @@ impl Collector {
         let slack = self.cfg.interval.as_secs() as i64;
         let policy = self.policy();
         self.streams.iter().all(|s| match (&s.spec.kind, &s.state.web) {
-            (StreamKind::Audit(_), _) => s.state.caught_up(now, &policy, slack),
+            (StreamKind::Audit(_), _) => audit_caught_up(&s.state, now, &policy, slack, self.started_unix),
             (_, Some(w)) => w.caught_up(now, slack),
             (_, None) => false,
         })
@@ -473,8 +484,8 @@ impl Collector {
             .map(|(k, _)| k as u32)
             .collect();
         let now = crate::config::now_unix();
-        let caught_up =
-            verdict.sequence_done && stream.state.caught_up(now, &policy, self.cfg.interval.as_secs() as i64);
+        let caught_up = verdict.sequence_done
+            && audit_caught_up(&stream.state, now, &policy, self.cfg.interval.as_secs() as i64, self.started_unix);
         let outcome = PageOutcome {
             deliver,
             sequence_done: verdict.sequence_done,

@@ -133,6 +133,21 @@ fn random_kill_nine_during_live_backfill_loses_nothing() {
     all.extend(complete_ids(&out, &mut partial));
     let expected = sim.dataset();
     let st = sim.stats();
+    if std::env::var("SLACK_AUDIT_DEBUG_MISSING").is_ok() {
+        let got: std::collections::HashSet<&String> = all.iter().collect();
+        let now = slack_audit::config::now_unix();
+        let mut miss: Vec<i64> = expected.iter().filter(|(i, _)| !got.contains(i)).map(|(_, d)| now - d).collect();
+        miss.sort();
+        eprintln!("missing ages: {:?} .. {:?} (n={})", miss.first(), miss.last(), miss.len());
+        eprintln!(
+            "state: {}",
+            std::fs::read_to_string(dir.path().join("audit.json"))
+                .unwrap_or_default()
+                .chars()
+                .take(600)
+                .collect::<String>()
+        );
+    }
     let dups = compare(&all, &expected);
     eprintln!(
         "reliability_crash: seed {seed}, {kills} kills ({partial} left a partial line), {finished} runs that finished before their kill, {} events ({} live, {} late), {dups} duplicates (bound {})",
