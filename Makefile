@@ -58,6 +58,15 @@ demo: build
 bench:
 	@BIN=$(BIN) bash scripts/bench.sh
 
+# Long reliability variants (issue 5); `make test` runs the short ones.
+soak:
+	$(CARGO) test --release --test reliability_faults -- --ignored --nocapture
+	for i in 1 2 3; do $(CARGO) test --release --test reliability_crash -- --nocapture || exit 1; done
+
+FUZZ_ITERS ?= 300000
+fuzz:
+	SLACK_AUDIT_FUZZ_ITERS=$(FUZZ_ITERS) $(CARGO) test --release --test reliability_hostile -- --nocapture
+
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 # Library, header, pkg-config file and the command. DESTDIR is honoured for packaging.

@@ -154,15 +154,15 @@ pub enum Collected {
     Interrupted,
 }
 
+/// The warning every front end logs when `tls_insecure` is set.
+pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events";
+
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     pub fn start(cfg: Config) -> Result<Collection, StartError> {
         let logs = Arc::new(LogQueue::default());
         if cfg.tls_insecure {
-            logs.push(
-                Level::Warn,
-                "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events",
-            );
+            logs.push(Level::Warn, TLS_INSECURE_WARNING);
         }
         if cfg.token_file_world_readable() {
             logs.push(Level::Warn, "token_file can be read by other users; run chmod 600 on it");

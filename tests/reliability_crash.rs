@@ -71,9 +71,18 @@ fn complete_ids(out: &[u8], partial: &mut usize) -> Vec<String> {
 fn run_and_kill(mut cmd: Command, kill_after: Option<Duration>) -> (Vec<u8>, bool) {
     let mut child = cmd.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    // A reader a little slower than the pipe (like a busy Logstash): batches bigger than the
+    // pipe buffer keep the writer blocked for a while, so kills also land mid-batch.
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
+        let mut chunk = vec![0u8; 16 << 10];
+        loop {
+            match stdout.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         buf
     });
     let t0 = Instant::now();

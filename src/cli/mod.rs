@@ -217,6 +217,11 @@ pub fn main() -> i32 {
         }
     };
     let yes = m.try_get_one::<bool>("yes").ok().flatten().copied().unwrap_or(false);
+    // `run` logs this through the collection; the commands that contact Slack directly must
+    // say it too, or `check --tls-insecure true` would skip verification silently.
+    if cfg.tls_insecure && matches!(name, "check" | "actions" | "schemas" | "validate") {
+        ui.log(Level::Warn, slack_audit::runtime::TLS_INSECURE_WARNING);
+    }
     match name {
         "run" => run::run(cfg, m.get_flag("once"), &mut ui),
         "check" => check::check(&cfg, &mut ui),
