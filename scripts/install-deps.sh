@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages for the C tests (compiler,
-# valgrind, msgpack-c for the Fluent Bit host emulator's decoder). Runs as root in CI; without
+# valgrind, msgpack-c for the Fluent Bit host emulator's decoder, openssl for a self-signed
+# TLS server in the certificate-verification test). Runs as root in CI; without
 # root and without the packages it says what is missing and fails.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -f /usr/include/msgpack.h ] || need+=(libmsgpack-dev)
 
 if [ ${#need[@]} -eq 0 ]; then
