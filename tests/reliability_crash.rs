@@ -10,29 +10,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// splitmix64: a tiny seeded PRNG, so a failing run can be replayed with its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// The seed: `SLACK_AUDIT_SEED` to replay a run, otherwise derived from the clock.
-fn seed() -> u64 {
-    std::env::var("SLACK_AUDIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    })
-}
-
 fn run_cmd(sim: &slack_audit::sim::Sim, state: &Path, limit: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
     c.arg("run")
@@ -125,7 +102,7 @@ fn random_kill_nine_during_live_backfill_loses_nothing() {
     let (mut kills, mut finished, mut partial) = (0, 0, 0);
     while kills < kills_wanted {
         assert!(kills + finished < 200, "could not kill {kills_wanted} times");
-        let after = Duration::from_millis(20 + rng.below(600));
+        let after = Duration::from_millis(20 + rng.below(600) as u64);
         let (out, killed) = run_and_kill(run_cmd(&sim, dir.path(), limit), Some(after));
         all.extend(complete_ids(&out, &mut partial));
         if killed {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::{seed, Rng};
 use slack_audit::config::Config;
 use slack_audit::encode::json_to_msgpack;
 use slack_audit::slack::parse_audit_page;
@@ -64,27 +65,6 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     PEAK.store(base, Ordering::Relaxed);
     let r = f();
     (r, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("SLACK_AUDIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    })
 }
 
 fn iters(default: usize) -> usize {

@@ -225,3 +225,28 @@ pub fn drain_raw(cfg: Config, max_batches: Option<usize>, deadline: Duration) ->
     c.shutdown(Duration::from_secs(1));
     d
 }
+
+/// splitmix64: a tiny seeded PRNG, so a failing randomized test can be replayed with its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-ish in 0..n (0 when n is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The seed of a randomized test: `SLACK_AUDIT_SEED` to replay a run, else from the clock.
+pub fn seed() -> u64 {
+    std::env::var("SLACK_AUDIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    })
+}
