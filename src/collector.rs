@@ -140,12 +140,19 @@ pub enum CollectError {
     Transient(String),
     /// Stopped by shutdown or interrupt.
     Stopped,
+    /// Progress could not be made durable (the message names the state file).
+    State(String),
+    /// The host holds too many batches without acknowledging them.
+    TooManyPending(String),
 }
 
 impl std::fmt::Display for CollectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CollectError::Permanent(m) | CollectError::Transient(m) => f.write_str(m),
+            CollectError::Permanent(m)
+            | CollectError::Transient(m)
+            | CollectError::State(m)
+            | CollectError::TooManyPending(m) => f.write_str(m),
             CollectError::Stopped => f.write_str("stopped"),
         }
     }

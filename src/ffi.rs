@@ -23,7 +23,7 @@ use crate::collector::CollectError;
 use crate::config::{Config, Source};
 use crate::encode;
 use crate::logs::LogQueue;
-use crate::runtime::{Collected, Collection, Interrupter, StartError};
+use crate::runtime::{AckError, Collected, Collection, Interrupter, StartError};
 use crate::stats::Stats;
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
@@ -368,9 +368,8 @@ pub extern "C" fn slack_audit_collect(
                 Ok(())
             }
             Ok(Collected::Interrupted) => fail(SlackAuditStatus::SLACK_AUDIT_INTERRUPTED, "interrupted"),
-            Err(CollectError::Permanent(m)) if m.contains("without an acknowledgement") => {
-                fail(SlackAuditStatus::SLACK_AUDIT_TOO_MANY_PENDING, m)
-            }
+            Err(CollectError::TooManyPending(m)) => fail(SlackAuditStatus::SLACK_AUDIT_TOO_MANY_PENDING, m),
+            Err(CollectError::State(m)) => fail(SlackAuditStatus::SLACK_AUDIT_STATE, m),
             Err(CollectError::Permanent(m)) => fail(SlackAuditStatus::SLACK_AUDIT_PERMANENT, m),
             Err(CollectError::Transient(m)) => fail(SlackAuditStatus::SLACK_AUDIT_TRANSIENT, m),
             Err(CollectError::Stopped) => fail(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE, "the handle is shut down"),
@@ -401,12 +400,11 @@ pub extern "C" fn slack_audit_ack(
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE, "the handle is shut down");
         };
         collection.ack(id).map_err(|e| {
-            let code = if e.0.contains("not waiting") {
-                SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT
-            } else {
-                SlackAuditStatus::SLACK_AUDIT_STATE
+            let code = match e {
+                AckError::NotPending(_) => SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT,
+                AckError::State(_) => SlackAuditStatus::SLACK_AUDIT_STATE,
             };
-            Failure(code, e.0)
+            Failure(code, e.to_string())
         })
     })
 }

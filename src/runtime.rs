@@ -116,6 +116,27 @@ impl Mailbox {
     }
 }
 
+/// Why an acknowledgement failed.
+#[derive(Debug)]
+pub enum AckError {
+    /// The batch is not waiting for one (already acknowledged, or never handed over).
+    NotPending(u64),
+    /// The state file could not be written; the previous checkpoint is intact.
+    State(StateError),
+}
+
+impl std::fmt::Display for AckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AckError::NotPending(id) => write!(
+                f,
+                "batch {id} is not waiting for an acknowledgement (already acknowledged, or never handed over)"
+            ),
+            AckError::State(e) => e.fmt(f),
+        }
+    }
+}
+
 /// A batch handed to the host and not yet acknowledged.
 struct Pending {
     id: u64,
@@ -222,7 +243,7 @@ impl Collection {
             return Err(e.clone());
         }
         if self.pending.iter().filter(|p| p.handed_over).count() >= MAX_PENDING {
-            return Err(CollectError::Permanent(format!(
+            return Err(CollectError::TooManyPending(format!(
                 "{MAX_PENDING} batches were handed over without an acknowledgement; acknowledge them before collecting more"
             )));
         }
@@ -248,7 +269,7 @@ impl Collection {
                     let events = batch.len() as u64;
                     if events == 0 {
                         if self.pending.is_empty() {
-                            self.save(batch.stream, &snapshot).map_err(|e| CollectError::Permanent(e.0))?;
+                            self.save(batch.stream, &snapshot).map_err(|e| CollectError::State(e.0))?;
                         } else {
                             self.pending.push_back(Pending {
                                 id: batch.id,
@@ -281,11 +302,9 @@ impl Collection {
     }
 
     /// The host took batch `id` (and every batch handed over before it): make it durable.
-    pub fn ack(&mut self, id: u64) -> Result<(), StateError> {
+    pub fn ack(&mut self, id: u64) -> Result<(), AckError> {
         let Some(pos) = self.pending.iter().position(|p| p.id == id && p.handed_over) else {
-            return Err(StateError(format!(
-                "batch {id} is not waiting for an acknowledgement (already acknowledged, or never handed over)"
-            )));
+            return Err(AckError::NotPending(id));
         };
         // Pages of duplicates that followed this batch become durable with it.
         let mut upto = pos;
@@ -300,7 +319,7 @@ impl Collection {
         for (stream, k) in latest.iter().enumerate() {
             if let Some(k) = k {
                 let snapshot = self.pending[*k].snapshot.clone();
-                self.save(stream, &snapshot)?;
+                self.save(stream, &snapshot).map_err(AckError::State)?;
             }
         }
         let acked: u64 = self.pending.drain(..=upto).map(|p| p.events).sum();
@@ -312,10 +331,11 @@ impl Collection {
         Ok(())
     }
 
+    /// Writes one stream's state. The caller reports a failure (it returns it to the host), so
+    /// it is only recorded in the stats here, not logged twice.
     fn save(&self, stream: usize, state: &StreamState) -> Result<(), StateError> {
         let r = self.stores[stream].save(state);
         if let Err(e) = &r {
-            self.logs.push(Level::Error, e.to_string());
             self.with_stats(|s| s.last_error = Some(e.0.clone()));
         }
         r
@@ -418,7 +438,7 @@ fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
                 stop.sleep(wait);
             }
             Err(CollectError::Stopped) => return,
-            Err(e @ CollectError::Permanent(_)) => {
+            Err(e @ (CollectError::Permanent(_) | CollectError::State(_) | CollectError::TooManyPending(_))) => {
                 mailbox.post(Msg::Failed(e));
                 return;
             }

@@ -47,7 +47,7 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
                     break exit::OUTPUT;
                 }
                 if let Err(e) = collection.ack(batch.id) {
-                    ui.log(Level::Error, &e.0);
+                    ui.log(Level::Error, &e.to_string());
                     break exit::STATE;
                 }
             }
@@ -56,10 +56,19 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
                     break exit::OK;
                 }
             }
-            Err(CollectError::Permanent(m)) => {
-                print_logs(&collection, ui);
+            Err(CollectError::Permanent(_)) => {
                 // The error was already queued as a log line by the collection.
-                break if m.starts_with("cannot write state") { exit::STATE } else { exit::PERMANENT };
+                print_logs(&collection, ui);
+                break exit::PERMANENT;
+            }
+            Err(CollectError::State(m)) => {
+                print_logs(&collection, ui);
+                ui.log(Level::Error, &m);
+                break exit::STATE;
+            }
+            Err(CollectError::TooManyPending(m)) => {
+                ui.log(Level::Error, &m);
+                break exit::STATE;
             }
             Err(CollectError::Transient(m)) => {
                 if once {
