@@ -253,3 +253,24 @@ fn state_is_private_locked_and_token_free() {
     assert!(!text.contains(TOKEN));
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// A run that resumes an older in-flight window does not stop when that window ends: it reads
+/// on to its own start, so events that arrived in between are delivered by this run.
+#[test]
+fn a_resumed_run_reads_up_to_its_own_start() {
+    let sim = sim(4_000, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || config(&sim, dir.path(), &[("limit", "500")]);
+    let mut all = drain(cfg(), Some(2), Duration::from_secs(60)).ids;
+    // newer than the interrupted window's `latest`
+    std::thread::sleep(Duration::from_millis(1_100));
+    let now = now_unix();
+    let fresh = sim.insert_events(&[now, now]);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let second = drain(cfg(), None, Duration::from_secs(60)).ids;
+    for id in &fresh {
+        assert!(second.contains(id), "the resumed run stopped short of event {id}");
+    }
+    all.extend(second);
+    assert_eq!(compare(&all, &sim.dataset()), 0);
+}
