@@ -469,11 +469,6 @@ pub fn parse_access_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
     Ok(AuditPage { body, entries, next_cursor, recycle: None })
 }
 
-#[derive(Deserialize)]
-struct IntegrationWire {
-    date: Option<Seconds>,
-}
-
 /// Reads a 200 answer of `team.integrationLogs` for page `page`. Each log's id is a hash of
 /// all its fields (canonical JSON), its time is `date` (a string of seconds); the next
 /// "cursor" is the next page number, `""` after the last page.
@@ -488,12 +483,19 @@ pub fn parse_integration_page(body: Vec<u8>, page: u32) -> Result<AuditPage, Api
         for (i, r) in raw.iter().enumerate() {
             let text = r.get();
             let bad = |e: String| ApiError::Transient(format!("integration log {i} of Slack's page {e}; retrying"));
-            let log: IntegrationWire =
-                serde_json::from_str(text).map_err(|e| bad(format!("is not a JSON object ({e})")))?;
-            let date = log.date.as_ref().and_then(Seconds::get).ok_or_else(|| bad("has no `date`".into()))?;
-            // serde_json's map is ordered by key: re-serializing gives one text per log.
+            // One parse: the value gives both the time and, re-serialized (serde_json's map is
+            // ordered by key), one canonical text per log for its id.
             let canonical: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| bad(format!("is not JSON ({e})")))?;
+                serde_json::from_str(text).map_err(|e| bad(format!("is not a JSON object ({e})")))?;
+            if !canonical.is_object() {
+                return Err(bad("is not a JSON object".into()));
+            }
+            let date = canonical
+                .get("date")
+                .and_then(|d| Seconds::deserialize(d).ok())
+                .as_ref()
+                .and_then(Seconds::get)
+                .ok_or_else(|| bad("has no `date`".into()))?;
             let id = format!("{:016x}", fnv1a(&canonical.to_string()));
             let start = text.as_ptr() as usize - base;
             entries.push(EntryRef {
