@@ -326,7 +326,8 @@ impl Collector {
             let StreamKind::Audit(filter) = &self.streams[i].spec.kind else {
                 unreachable!("poll_audit is called for audit streams only");
             };
-            let url = audit_logs_url(&self.cfg.api_url, filter, self.cfg.limit, &req);
+            let limit = self.streams[i].state.page_limit(self.cfg.limit);
+            let url = audit_logs_url(&self.cfg.api_url, filter, limit, &req);
             let budget = self.audit_budget.clone();
             match self.fetch(&url, &budget, req.cursor.is_some(), &parse_audit_page, classify_failure) {
                 Ok(page) => return Ok(Some(self.accept_page(i, page))),

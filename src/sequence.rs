@@ -6,7 +6,7 @@
 //! * `checkpoint`: every entry dated at or before it was delivered and acknowledged;
 //! * `seen`: ids delivered at or after `checkpoint - overlap`, dropped when re-read;
 //! * `inflight`: the sequence being walked (its bounds, the cursor of the next page, the
-//!   lowest second delivered so far and the ids delivered at that second), so a restart resumes
+//!   lowest second read so far and the ids read at that second), so a restart resumes
 //!   where the last acknowledged page ended, and an expired cursor restarts from `lowest`.
 //!
 //! The collector clones the state after each page; the clone becomes durable only when the
@@ -54,16 +54,30 @@ pub struct InFlight {
     pub query_latest: i64,
     /// The cursor of the next page; `None` for the first page of a chain.
     pub cursor: Option<String>,
-    /// The lowest second delivered so far in this sequence.
+    /// The lowest second read so far in this sequence (delivered or dropped as a duplicate).
     pub lowest: Option<i64>,
-    /// Ids delivered at `lowest`.
+    /// Ids read at `lowest`.
     pub lowest_ids: SeenSet,
     /// Ids delivered in this sequence dated at or after `latest - overlap`: the next `seen`.
     pub carry: SeenSet,
     pub delivered: u64,
     /// How often an expired cursor restarted this sequence.
     pub restarts: u32,
+    /// `(lowest, ids read there)` at the last restart, to tell whether the next one progressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_mark: Option<(i64, u64)>,
+    /// Restarts of this sequence that got no further than the one before; each doubles the
+    /// page size for the rest of the sequence.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stuck: u32,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Slack's largest `limit`.
+const MAX_LIMIT: u32 = 9999;
 
 /// The next request of a stream: the full query to send, with the cursor if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +122,8 @@ impl StreamState {
                 carry: SeenSet::new(),
                 delivered: 0,
                 restarts: 0,
+                restart_mark: None,
+                stuck: 0,
             });
         }
         let f = self.inflight.as_ref()?;
@@ -131,23 +147,26 @@ impl StreamState {
         };
         let carry_floor = f.latest - policy.overlap;
         for (id, date) in entries {
-            let ok = if date < f.oldest || date > f.query_latest {
+            if date < f.oldest || date > f.query_latest {
                 v.out_of_window += 1;
-                false
-            } else if self.seen.contains(id)
-                || f.carry.contains(id)
-                || (f.lowest == Some(date) && f.lowest_ids.contains(id))
-            {
+                v.deliver.push(false);
+                continue;
+            }
+            let duplicate =
+                self.seen.contains(id) || f.carry.contains(id) || (f.lowest == Some(date) && f.lowest_ids.contains(id));
+            // Every entry read moves `lowest`, duplicates too: a restart after an expired cursor
+            // must not walk again through pages that held only duplicates (the overlap re-read).
+            if f.lowest.is_none_or(|l| date < l) {
+                f.lowest = Some(date);
+                f.lowest_ids.clear();
+            }
+            if f.lowest == Some(date) {
+                f.lowest_ids.insert(id, date);
+            }
+            let ok = if duplicate {
                 v.duplicates += 1;
                 false
             } else {
-                if f.lowest.is_none_or(|l| date < l) {
-                    f.lowest = Some(date);
-                    f.lowest_ids.clear();
-                }
-                if f.lowest == Some(date) {
-                    f.lowest_ids.insert(id, date);
-                }
                 if date >= carry_floor {
                     f.carry.insert(id, date);
                 }
@@ -166,14 +185,31 @@ impl StreamState {
         v
     }
 
-    /// The cursor expired: restart the chain from the lowest second delivered, keeping the ids
-    /// delivered there so none is repeated and none of that second's other entries is lost.
+    /// The cursor expired: restart the chain from the lowest second read, keeping the ids read
+    /// there so none is repeated and none of that second's other entries is lost.
+    ///
+    /// A restart re-reads that second from its top. When a chain expired again before getting
+    /// past the ids already known there, the next chain asks for bigger pages (see
+    /// [`StreamState::page_limit`]), so a second holding more pages than a cursor lives is still
+    /// crossed.
     pub fn on_invalid_cursor(&mut self) {
         if let Some(f) = self.inflight.as_mut() {
+            let mark = f.lowest.map(|l| (l, f.lowest_ids.len() as u64));
+            if mark.is_some() && mark == f.restart_mark {
+                f.stuck = f.stuck.saturating_add(1);
+            }
+            f.restart_mark = mark;
             f.cursor = None;
             f.query_latest = f.lowest.unwrap_or(f.latest);
             f.restarts += 1;
         }
+    }
+
+    /// The `limit` to send: the configured one, doubled for each restart of this sequence that
+    /// made no progress (at most Slack's 9,999).
+    pub fn page_limit(&self, configured: u32) -> u32 {
+        let stuck = self.inflight.as_ref().map_or(0, |f| f.stuck.min(16));
+        configured.saturating_mul(1 << stuck).clamp(configured.min(MAX_LIMIT), MAX_LIMIT)
     }
 
     fn finish(&mut self, policy: &WindowPolicy) {
@@ -218,6 +254,10 @@ mod tests {
 
     impl FakeApi {
         fn page(&self, req: &PageRequest) -> (Vec<(String, i64)>, String) {
+            self.page_of(req, self.limit)
+        }
+
+        fn page_of(&self, req: &PageRequest, limit: usize) -> (Vec<(String, i64)>, String) {
             let mut all: Vec<&(String, i64)> =
                 self.entries.iter().filter(|(_, d)| *d >= req.oldest && *d <= req.latest).collect();
             all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
@@ -229,7 +269,7 @@ mod tests {
                 }
                 None => 0,
             };
-            let page: Vec<(String, i64)> = all[start..].iter().take(self.limit).map(|e| (*e).clone()).collect();
+            let page: Vec<(String, i64)> = all[start..].iter().take(limit).map(|e| (*e).clone()).collect();
             let next = if start + page.len() < all.len() {
                 let last = page.last().unwrap();
                 format!("{}|{}", last.1, last.0)
@@ -261,14 +301,17 @@ mod tests {
         let mut out = Vec::new();
         // Requests in the current cursor chain; every k-th one finds its cursor expired.
         let mut chain = 0;
+        let mut requests = 0;
         while let Some(req) = state.plan(now, policy) {
+            requests += 1;
+            assert!(requests < 100_000, "the sequence makes no progress: {:?}", state.inflight);
             chain += 1;
             if req.cursor.is_some() && expire_every.is_some_and(|k| chain % k == 0) {
                 state.on_invalid_cursor();
                 chain = 0;
                 continue;
             }
-            let (page, next) = api.page(&req);
+            let (page, next) = api.page_of(&req, state.page_limit(api.limit as u32) as usize);
             let v = state.on_page(page.iter().map(|(i, d)| (i.as_str(), *d)), &next, policy);
             out.extend(page.iter().zip(&v.deliver).filter(|(_, d)| **d).map(|((i, _), _)| i.clone()));
             if v.sequence_done {
@@ -336,6 +379,43 @@ mod tests {
             assert_exactly(&got, &api.entries);
             assert!(s.inflight.is_none(), "k={k}");
         }
+    }
+
+    #[test]
+    fn an_expired_cursor_in_the_overlap_re_read_makes_progress() {
+        // The second poll re-reads 60 s of entries that were all delivered: every page holds
+        // only duplicates, and every third request finds its cursor expired.
+        let policy = WindowPolicy { since: 100, lag: 0, overlap: 1000 };
+        let mut api = FakeApi { entries: entries(&[(110, 7), (130, 9), (140, 3), (150, 12), (160, 8)]), limit: 5 };
+        let mut s = StreamState::default();
+        let mut all = drain(&mut s, &api, 160, &policy, None);
+        assert_exactly(&all, &api.entries);
+        let again = drain(&mut s, &api, 170, &policy, Some(3));
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(s.checkpoint, Some(170));
+        // ... and it still finds what is new, under the same expiry
+        api.entries.extend(entries(&[(175, 4), (180, 6)]));
+        api.entries.push(("late-140".into(), 140));
+        all.extend(drain(&mut s, &api, 190, &policy, Some(3)));
+        assert_exactly(&all, &api.entries);
+    }
+
+    #[test]
+    fn a_second_holding_more_pages_than_a_cursor_lives_is_crossed_with_bigger_pages() {
+        // 300 entries in one second, pages of 10, a cursor dies on the 4th request of a chain:
+        // a chain reads 30 entries, so only bigger pages get past the ones already read.
+        let api = FakeApi { entries: entries(&[(150, 20), (200, 300), (250, 5)]), limit: 10 };
+        let mut s = StreamState::default();
+        let got = drain(&mut s, &api, 300, &POLICY, Some(4));
+        assert_exactly(&got, &api.entries);
+        assert!(s.inflight.is_none());
+        // the page size only grows for a sequence that is stuck, and never past Slack's 9,999
+        assert_eq!(s.page_limit(10), 10);
+        let mut f = StreamState::default();
+        f.plan(300, &POLICY).unwrap();
+        f.inflight.as_mut().unwrap().stuck = 40;
+        assert_eq!(f.page_limit(10), 9999);
+        assert_eq!(f.page_limit(20_000), 9999);
     }
 
     #[test]

@@ -274,3 +274,33 @@ fn a_resumed_run_reads_up_to_its_own_start() {
     all.extend(second);
     assert_eq!(compare(&all, &sim.dataset()), 0);
 }
+
+/// Issue 12, defect 1: a cursor that expires while a poll re-reads the overlap (pages of
+/// duplicates only) used to restart the walk from its top forever. The second `--once`-style
+/// run must end, deliver nothing again, and the next one still find what is new.
+#[test]
+fn expired_cursors_in_the_overlap_re_read_end_with_progress() {
+    let now = now_unix();
+    let sim = sim(2_000, 0, |c| {
+        c.end = now - 1;
+        c.start = now - 1_200;
+        c.p_invalid_cursor = 0.3;
+        c.max_calls_per_minute = 0;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || config(&sim, dir.path(), &[("limit", "50"), ("since", "1h"), ("max_calls_per_minute", "1000")]);
+    let first = drain(cfg(), None, Duration::from_secs(120));
+    assert_eq!(first.error, None);
+    assert_eq!(compare(&first.ids, &sim.dataset()), 0);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let second = drain(cfg(), None, Duration::from_secs(120));
+    assert_eq!(second.error, None);
+    assert!(second.ids.is_empty(), "re-delivered {}", second.ids.len());
+    let st = second.stats.unwrap();
+    assert!(st.invalid_cursors > 0 && st.duplicates_dropped >= 900, "{st:?}");
+    let fresh = sim.insert_events(&[now_unix() - 1]);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let third = drain(cfg(), None, Duration::from_secs(120));
+    assert_eq!(third.ids, fresh);
+}
+
