@@ -166,9 +166,14 @@ impl WebState {
     }
 
     /// The cursor expired: walk again from the top; `known` drops what was delivered already.
+    /// The new chain is a new walk for Slack (its own 100 pages) and for the order check (its
+    /// first row follows no row of this chain); `sorted` keeps what earlier chains showed, and
+    /// `newest` the newest date seen.
     pub fn on_invalid_cursor(&mut self) {
         if let Some(w) = self.inflight.as_mut() {
             w.cursor = None;
+            w.pages = 0;
+            w.prev = None;
         }
     }
 
@@ -329,6 +334,32 @@ mod tests {
         assert_eq!(rest.len(), 30);
         assert!(back.plan(2000).is_none(), "a walk finished in this second");
         assert!(back.caught_up(2000, 0));
+    }
+
+    #[test]
+    fn an_expired_cursor_restarts_the_walk_with_fresh_counters() {
+        // 95 pages read, then the cursor expires: the walk from the top is a new chain for
+        // Slack's 100-page cap, and its first (newest) row is not "out of order".
+        let data = rows(2000, 10_000);
+        let mut s = WebState::default();
+        walk(&mut s, &data, 10, 20_000);
+        let floor = s.floor.unwrap();
+        s.plan(20_001).unwrap();
+        for p in 0..95 {
+            let v = s.on_page([(&*format!("x{p}"), 30_000 - p as i64)], "more", &POLICY);
+            assert!(!v.walk_done);
+        }
+        s.on_invalid_cursor();
+        let w = s.inflight.as_ref().unwrap();
+        assert_eq!((w.pages, w.prev, w.sorted), (0, None, true));
+        // 6 more pages of the new chain stay under the cap; the sixth reaches below the floor
+        // and (the order still holding) ends the walk early, without a page-limit warning
+        for p in 0..6 {
+            let date = if p == 5 { floor - 1 } else { 30_000 - p as i64 };
+            let v = s.on_page([(&*format!("x{p}"), date)], "more", &POLICY);
+            assert_eq!(v.walk_done, p == 5, "page {p}");
+            assert!(!v.page_limit_hit, "page {p}");
+        }
     }
 
     #[test]
