@@ -529,6 +529,9 @@ pub fn classify_web_failure(status: u16, retry_after: Option<Duration>, body: &[
     if status == 429 {
         return ApiError::RateLimited(retry_after);
     }
+    if status >= 500 {
+        return server_error(status, body);
+    }
     let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
     match code {
         Some(code) => classify_web_error_code(status, &code, body),
@@ -593,10 +596,12 @@ pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8])
     if status == 429 {
         return ApiError::RateLimited(retry_after);
     }
+    if status >= 500 {
+        return server_error(status, body);
+    }
     let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
     match code {
         Some(code) => classify_error_code(status, &code, body),
-        None if status >= 500 => ApiError::Transient(format!("Slack answered HTTP {status}; retrying")),
         None if status == 408 => ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into()),
         None => ApiError::Permanent {
             code: format!("http_{status}"),
@@ -605,6 +610,16 @@ pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8])
             ),
         },
     }
+}
+
+/// A 5xx is Slack's side failing: transient whatever its body says (even a code that would be
+/// permanent on a 4xx, or one we do not know).
+fn server_error(status: u16, body: &[u8]) -> ApiError {
+    let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
+    ApiError::Transient(match code {
+        Some(code) => format!("Slack answered HTTP {status} ({code}); retrying"),
+        None => format!("Slack answered HTTP {status}; retrying"),
+    })
 }
 
 fn classify_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
@@ -634,7 +649,9 @@ fn classify_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
         "user_not_authorized" => "the token's user may not read audit logs (user_not_authorized); use a token of the org owner".to_string(),
         "not_allowed_token_type" => "this method needs a user token (xoxp-…), not a bot token (not_allowed_token_type)".to_string(),
         "over_pagination_limit" => "Slack refuses pages past 100 (over_pagination_limit)".to_string(),
-        other => format!("Slack answered HTTP {status} with error `{other}`; check the token and the options"),
+        other => format!(
+            "Slack answered HTTP {status} with error `{other}`, a code slack-audit does not know; it is not retried. Check the token and the options, and Slack's documentation for `{other}`"
+        ),
     };
     ApiError::Permanent { code: code.to_string(), message: what_to_do }
 }
@@ -823,5 +840,25 @@ mod tests {
         };
         assert!(message.contains("rejected the token"), "{message}");
         assert!(matches!(c(404, "not found"), ApiError::Permanent { .. }));
+    }
+
+    #[test]
+    fn a_5xx_is_transient_whatever_its_code_and_an_unknown_4xx_code_is_named() {
+        for classify in [classify_failure, classify_web_failure] {
+            for (status, body) in [
+                (500, r#"{"ok":false,"error":"some_new_code"}"#),
+                (503, r#"{"ok":false,"error":"invalid_auth"}"#),
+                (502, r#"{"ok":false,"error":"invalid_cursor"}"#),
+                (504, r#"{"ok":false}"#),
+            ] {
+                let v = classify(status, None, body.as_bytes());
+                let ApiError::Transient(why) = &v else { panic!("{status} {body}: {v:?}") };
+                assert!(why.contains(&status.to_string()), "{why}");
+            }
+            let v = classify(400, None, br#"{"ok":false,"error":"some_new_code"}"#);
+            let ApiError::Permanent { code, message } = v else { panic!("{v:?}") };
+            assert_eq!(code, "some_new_code");
+            assert!(message.contains("HTTP 400") && message.contains("`some_new_code`"), "{message}");
+        }
     }
 }

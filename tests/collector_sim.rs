@@ -304,3 +304,28 @@ fn expired_cursors_in_the_overlap_re_read_end_with_progress() {
     assert_eq!(third.ids, fresh);
 }
 
+/// Issue 12, defect 5: a 5xx is transient whatever its body says, even an error code
+/// slack-audit does not know (it used to stop collection for good).
+#[test]
+fn a_5xx_with_an_unknown_code_is_retried() {
+    let page = r#"{"entries":[{"id":"a1","date_create":1600000000,"action":"user_login"}],"response_metadata":{"next_cursor":""}}"#;
+    let server = Scripted::start(vec![
+        Reply::json(500, r#"{"ok":false,"error":"something_new_and_odd"}"#),
+        Reply::json(503, r#"{"ok":false,"error":"invalid_auth"}"#),
+        Reply::json(200, page),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = slack_audit::config::Config::from_pairs([
+        ("token", TOKEN),
+        ("api_url", &format!("{}/audit/v1", server.url)),
+        ("state_dir", dir.path().to_str().unwrap()),
+        ("since", "1599999000"),
+        ("lag", "0"),
+    ])
+    .unwrap();
+    let d = drain(cfg, None, Duration::from_secs(30));
+    assert_eq!(d.error, None);
+    assert_eq!(d.ids, vec!["a1".to_string()]);
+    assert_eq!(server.requests.lock().unwrap().len(), 3);
+    assert_eq!(d.stats.unwrap().retries, 2);
+}
