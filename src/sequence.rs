@@ -106,12 +106,15 @@ impl StreamState {
     pub fn plan(&mut self, now: i64, policy: &WindowPolicy) -> Option<PageRequest> {
         if self.inflight.is_none() {
             let latest = now - policy.lag;
+            // The overlap re-read never reaches before `since`: nothing older is delivered.
             let oldest = match self.checkpoint {
                 Some(c) if latest <= c => return None,
-                Some(c) => (c - policy.overlap).max(0),
-                None if latest < policy.since => return None,
+                Some(c) => (c - policy.overlap).max(0).max(policy.since),
                 None => policy.since,
             };
+            if latest < oldest {
+                return None;
+            }
             self.inflight = Some(InFlight {
                 oldest,
                 latest,
@@ -481,6 +484,21 @@ mod tests {
         // and an audit state is written without them
         let text = serde_json::to_string(&s).unwrap();
         assert!(!text.contains("web") && !text.contains("last_delivery"), "{text}");
+    }
+
+    #[test]
+    fn the_overlap_re_read_never_reaches_before_since() {
+        let policy = WindowPolicy { since: 1000, lag: 0, overlap: 600 };
+        let api = FakeApi { entries: entries(&[(500, 3), (990, 2), (1000, 2), (1200, 4)]), limit: 3 };
+        let mut s = StreamState::default();
+        let mut got = drain(&mut s, &api, 1100, &policy, None);
+        assert_eq!(s.checkpoint, Some(1100));
+        got.extend(drain(&mut s, &api, 1300, &policy, None));
+        assert_exactly(&got, &api.entries[5..]);
+        // a `since` moved later than a saved checkpoint bounds the window too
+        let mut s = StreamState { checkpoint: Some(1100), ..Default::default() };
+        let r = s.plan(1300, &WindowPolicy { since: 1250, lag: 0, overlap: 600 }).unwrap();
+        assert_eq!((r.oldest, r.latest), (1250, 1300));
     }
 
     #[test]

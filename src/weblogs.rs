@@ -125,7 +125,8 @@ impl WebState {
         I: IntoIterator<Item = (&'a str, i64)>,
     {
         let mut v = WebVerdict::default();
-        let floor = self.floor.unwrap_or(policy.since);
+        // A `since` moved later than a saved floor bounds the walk too.
+        let floor = self.floor.unwrap_or(policy.since).max(policy.since);
         let Some(w) = self.inflight.as_mut() else {
             return v;
         };
@@ -360,6 +361,14 @@ mod tests {
             assert_eq!(v.walk_done, p == 5, "page {p}");
             assert!(!v.page_limit_hit, "page {p}");
         }
+    }
+
+    #[test]
+    fn a_later_since_bounds_a_saved_floor() {
+        let mut s = WebState { floor: Some(100), ..Default::default() };
+        s.plan(1000).unwrap();
+        let v = s.on_page([("a", 600), ("b", 300)], "", &WebPolicy { since: 500, margin: 100 });
+        assert_eq!((v.deliver, v.older), (vec![true, false], 1));
     }
 
     #[test]
