@@ -116,6 +116,53 @@ fn state_show_set_reset() {
     assert_eq!(out.lines().count(), 0, "nothing lies in the last 30 minutes");
 }
 
+/// Issue 12, defect 7: `state show` and `state set` are right for access and integration streams
+/// (`set` used to clear their floor, so the next run read everything again from `since`).
+#[test]
+fn state_show_and_set_for_access_and_integration_streams() {
+    let s = sim(0, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let (audit, web) = (s.audit_url(), s.web_url());
+    let base = [
+        "--api-url",
+        &audit,
+        "--web-api-url",
+        &web,
+        "--sources",
+        "access,integration",
+        "--state-dir",
+        state,
+        "--lag",
+        "0",
+        "--since",
+        "30d",
+        "--web-max-calls-per-minute",
+        "1000",
+    ];
+    let (code, out, err) = run(cli(&[&["run", "--once"][..], &base].concat()));
+    assert_eq!(code, 0, "{err}");
+    let all = out.lines().count();
+    assert_eq!(all, s.access_rows().len() + s.integration_logs().len());
+    let (_, out, _) = run(cli(&[&["state", "show"][..], &base].concat()));
+    assert!(out.contains("stream access") && out.contains("stream integration"), "{out}");
+    assert!(!out.contains("none yet"), "{out}");
+    assert!(out.contains(&format!("delivered: {} rows", s.access_rows().len())), "{out}");
+
+    // the data ends an hour ago: a checkpoint 30 minutes ago leaves nothing to read
+    let (code, _, err) = run(cli(&[&["state", "set", "--checkpoint", "30m", "--yes"][..], &base].concat()));
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(cli(&[&["state", "show"][..], &base].concat()));
+    assert_eq!(out.matches("(rows dated before it are not delivered again)").count(), 2, "{out}");
+    let (code, out, _) = run(cli(&[&["run", "--once", "--overlap", "0"][..], &base].concat()));
+    assert_eq!((code, out.lines().count()), (0, 0), "{out}");
+    // and moved back before the data, every row is delivered again
+    let (code, _, _) = run(cli(&[&["state", "set", "--checkpoint", "20d", "--yes"][..], &base].concat()));
+    assert_eq!(code, 0);
+    let (code, out, _) = run(cli(&[&["run", "--once"][..], &base].concat()));
+    assert_eq!((code, out.lines().count()), (0, all));
+}
+
 /// `--log-format json` writes one JSON object per stderr line, and nothing but entries on stdout.
 #[test]
 fn json_logs_on_stderr() {

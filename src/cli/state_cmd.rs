@@ -3,11 +3,12 @@
 
 use super::exit;
 use super::ui::Ui;
-use slack_audit::collector::streams_for;
+use slack_audit::collector::{streams_for, StreamKind, StreamSpec};
 use slack_audit::config::{parse_since, Config};
 use slack_audit::logs::Level;
 use slack_audit::sequence::StreamState;
 use slack_audit::state::{open_stream, peek};
+use slack_audit::weblogs::WebState;
 
 fn when(t: i64) -> String {
     let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
@@ -28,22 +29,7 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
             ),
             Ok(Some(s)) => {
                 println!("stream {} ({}): {}", spec.name, spec.description, file.display());
-                match s.checkpoint {
-                    Some(c) => println!("  checkpoint: {}", when(c)),
-                    None => println!("  checkpoint: none yet (first window in progress)"),
-                }
-                println!("  delivered: {} events; {} boundary ids remembered", s.delivered_total, s.seen.len());
-                if let Some(f) = &s.inflight {
-                    println!(
-                        "  in flight: window {} .. {}, lowest delivered {}, {} delivered so far, cursor {}, {} restarts",
-                        when(f.oldest),
-                        when(f.latest),
-                        f.lowest.map(when).unwrap_or_else(|| "none".into()),
-                        f.delivered,
-                        if f.cursor.is_some() { "saved" } else { "none" },
-                        f.restarts
-                    );
-                }
+                print_state(&s, matches!(spec.kind, StreamKind::Audit(_)), cfg.since);
             }
             Err(e) => {
                 ui.log(Level::Error, &e.0);
@@ -54,13 +40,61 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
     code
 }
 
+/// The lines of `state show` for one stream's state.
+fn print_state(s: &StreamState, audit: bool, since: i64) {
+    if !audit {
+        return print_web_state(s, since);
+    }
+    match s.checkpoint {
+        Some(c) => println!("  checkpoint: {}", when(c)),
+        None => println!("  checkpoint: none yet (first window in progress)"),
+    }
+    println!("  delivered: {} events; {} boundary ids remembered", s.delivered_total, s.seen.len());
+    if let Some(f) = &s.inflight {
+        println!(
+            "  in flight: window {} .. {}, lowest read {}, {} delivered so far, cursor {}, {} restarts",
+            when(f.oldest),
+            when(f.latest),
+            f.lowest.map(when).unwrap_or_else(|| "none".into()),
+            f.delivered,
+            if f.cursor.is_some() { "saved" } else { "none" },
+            f.restarts
+        );
+    }
+}
+
+/// Access and integration streams: their checkpoint is the floor below which rows are not
+/// delivered again.
+fn print_web_state(s: &StreamState, since: i64) {
+    let w = s.web.clone().unwrap_or_default();
+    match w.floor {
+        Some(f) => println!("  checkpoint: {} (rows dated before it are not delivered again)", when(f)),
+        None => println!("  checkpoint: none yet (the first walk reads from {})", when(since)),
+    }
+    println!("  delivered: {} rows; {} recent rows remembered", s.delivered_total, w.known.len());
+    if let Some(t) = w.walked_at {
+        println!("  last walk: up to {}", when(t));
+    }
+    if let Some(h) = w.high_water {
+        println!("  newest row seen: {}", when(h));
+    }
+    if let Some(walk) = &w.inflight {
+        println!(
+            "  walk in progress: up to {}, {} pages read, cursor {}",
+            when(walk.before),
+            walk.pages,
+            if walk.cursor.is_some() { "saved" } else { "none" }
+        );
+    }
+}
+
 /// Replaces each stream's state by `new_state(old)`, under its lock.
 fn rewrite(
     cfg: &Config,
     ui: &mut Ui,
     what: &str,
     yes: bool,
-    new_state: impl Fn(&StreamState) -> Option<StreamState>,
+    new_state: impl Fn(&StreamSpec, &StreamState) -> Option<StreamState>,
 ) -> i32 {
     if !yes {
         ui.log(
@@ -80,7 +114,7 @@ fn rewrite(
                 return exit::STATE;
             }
         };
-        let result = match new_state(&old) {
+        let result = match new_state(&spec, &old) {
             Some(s) => store.save(&s),
             None => match std::fs::remove_file(store.path()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -99,7 +133,7 @@ fn rewrite(
 }
 
 pub fn reset(cfg: &Config, yes: bool, ui: &mut Ui) -> i32 {
-    rewrite(cfg, ui, "delete the checkpoint (the next run reads again from `since`)", yes, |_| None)
+    rewrite(cfg, ui, "delete the checkpoint (the next run reads again from `since`)", yes, |_, _| None)
 }
 
 pub fn set(cfg: &Config, checkpoint: &str, yes: bool, ui: &mut Ui) -> i32 {
@@ -110,7 +144,24 @@ pub fn set(cfg: &Config, checkpoint: &str, yes: bool, ui: &mut Ui) -> i32 {
         );
         return exit::CONFIG;
     };
-    rewrite(cfg, ui, &format!("move the checkpoint to {}", when(t)), yes, |old| {
-        Some(StreamState { checkpoint: Some(t), delivered_total: old.delivered_total, ..Default::default() })
+    rewrite(cfg, ui, &format!("move the checkpoint to {}", when(t)), yes, |spec, old| {
+        let kept = StreamState {
+            delivered_total: old.delivered_total,
+            last_delivery: old.last_delivery,
+            ..Default::default()
+        };
+        Some(match spec.kind {
+            StreamKind::Audit(_) => StreamState { checkpoint: Some(t), ..kept },
+            // Access and integration rows: the floor is their checkpoint; rows dated at or after
+            // it are delivered again, older ones not.
+            StreamKind::Access | StreamKind::Integration => StreamState {
+                web: Some(WebState {
+                    floor: Some(t),
+                    walked_at: old.web.as_ref().and_then(|w| w.walked_at),
+                    ..Default::default()
+                }),
+                ..kept
+            },
+        })
     })
 }
