@@ -175,6 +175,48 @@ pub enum Collected {
     Interrupted,
 }
 
+/// A changed `actions`, `actor` or `entity` starts a new stream (its own state file, read from
+/// `since`) and leaves the old stream's file as it was. Says so once, at start-up: which streams
+/// are new and which files in `state_dir` this configuration does not read.
+fn note_streams_left_behind(
+    cfg: &Config,
+    specs: &[(crate::collector::StreamSpec, StreamState)],
+    new_streams: &[String],
+    logs: &LogQueue,
+) {
+    let others: Vec<String> = crate::state::list_streams(&cfg.state_dir)
+        .into_iter()
+        .filter(|f| !specs.iter().any(|(s, _)| s.name == f.name))
+        .map(|f| {
+            let at = match f.state {
+                Ok(s) => match s.checkpoint.or(s.web.and_then(|w| w.floor)) {
+                    Some(c) => format!("checkpoint {c}"),
+                    None => "no checkpoint yet".to_string(),
+                },
+                Err(_) => "unreadable".to_string(),
+            };
+            format!("{}.json ({}, {at})", f.name, f.stream)
+        })
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let left = others.join("; ");
+    let dir = cfg.state_dir.display();
+    if new_streams.is_empty() {
+        logs.push(Level::Info, format!("state_dir {dir} also holds streams this configuration does not read: {left}"));
+    } else {
+        logs.push(
+            Level::Warn,
+            format!(
+                "new stream(s) {} start from `since` ({}); state_dir {dir} also holds streams this configuration does not read, left as they are: {left}. If a filter (actions, actor, entity) changed by mistake, restore it to resume the old stream; `slack-audit state show` lists them all",
+                new_streams.join(", "),
+                cfg.since
+            ),
+        );
+    }
+}
+
 /// The warning every front end logs when `tls_insecure` is set.
 pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events";
 
@@ -190,7 +232,11 @@ impl Collection {
         }
         let mut stores = Vec::new();
         let mut specs = Vec::new();
+        let mut new_streams = Vec::new();
         for spec in streams_for(&cfg) {
+            if !cfg.state_dir.join(format!("{}.json", spec.name)).exists() {
+                new_streams.push(format!("{} ({})", spec.name, spec.description));
+            }
             let (store, state) =
                 open_stream(&cfg.state_dir, &spec.name, &spec.description).map_err(StartError::State)?;
             logs.push(
@@ -205,6 +251,7 @@ impl Collection {
             stores.push(store);
             specs.push((spec, state));
         }
+        note_streams_left_behind(&cfg, &specs, &new_streams, &logs);
         let source_count = cfg.sources.len();
         let stats = Arc::new(Mutex::new(Stats::default()));
         let stop = Arc::new(StopSignal::new());

@@ -182,9 +182,61 @@ pub fn peek(dir: &Path, name: &str, description: &str) -> Result<Option<StreamSt
     }
 }
 
+/// A stream file found in `state_dir`: its name (without `.json`), the stream (source and
+/// filters) it belongs to, and its state, or why it cannot be read.
+pub struct StreamFile {
+    pub name: String,
+    pub stream: String,
+    pub state: Result<StreamState, StateError>,
+}
+
+/// Every stream file in `dir`, sorted by name, without locking: for `state show` and the
+/// start-up note about streams a changed filter left behind. Other JSON files (not written as a
+/// stream's state) are skipped.
+pub fn list_streams(dir: &Path) -> Vec<StreamFile> {
+    #[derive(Deserialize)]
+    struct StreamProbe {
+        stream: String,
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<StreamFile> = entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?.strip_suffix(".json")?.to_string();
+            let bytes = fs::read(&path).ok()?;
+            let stream = serde_json::from_slice::<StreamProbe>(&bytes).ok()?.stream;
+            let state = parse_state_file(&bytes, &path, &stream);
+            Some(StreamFile { name, stream, state })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stream_file_is_listed_with_its_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = open_stream(dir.path(), "audit", "audit").unwrap();
+        a.save(&state(7)).unwrap();
+        let (b, _) = open_stream(dir.path(), "audit-1", "audit action=user_login").unwrap();
+        b.save(&state(9)).unwrap();
+        fs::write(dir.path().join("other.json"), b"{}").unwrap();
+        let got: Vec<(String, String, Option<i64>)> =
+            list_streams(dir.path()).into_iter().map(|f| (f.name, f.stream, f.state.unwrap().checkpoint)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("audit".into(), "audit".into(), Some(7)),
+                ("audit-1".into(), "audit action=user_login".into(), Some(9))
+            ]
+        );
+    }
 
     fn state(c: i64) -> StreamState {
         StreamState { checkpoint: Some(c), ..Default::default() }

@@ -163,6 +163,34 @@ fn state_show_and_set_for_access_and_integration_streams() {
     assert_eq!((code, out.lines().count()), (0, all));
 }
 
+/// Issue 12, item 11: a changed filter starts a new stream; the run says so once, naming the
+/// stream file it leaves behind, and `state show` lists every stream file with its filter.
+#[test]
+fn a_changed_filter_names_the_stream_left_behind() {
+    let s = sim(500, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let audit = s.audit_url();
+    let base = ["--api-url", &audit, "--state-dir", state, "--lag", "0"];
+    let (code, _, err) = run(cli(&[&["run", "--once", "--actions", "user_login"][..], &base].concat()));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("does not read"), "nothing is left behind yet: {err}");
+    let (code, _, err) = run(cli(&[&["run", "--once", "--actions", "file_downloaded"][..], &base].concat()));
+    assert_eq!(code, 0, "{err}");
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("does not read")).collect();
+    assert_eq!(notes.len(), 1, "{err}");
+    assert!(
+        notes[0].contains("new stream")
+            && notes[0].contains("action=file_downloaded")
+            && notes[0].contains("action=user_login"),
+        "{}",
+        notes[0]
+    );
+    let (_, out, _) = run(cli(&[&["state", "show", "--actions", "file_downloaded"][..], &base].concat()));
+    assert!(out.contains("(audit action=file_downloaded)"), "{out}");
+    assert!(out.contains("(audit action=user_login)") && out.contains("not read by this configuration"), "{out}");
+}
+
 /// `--log-format json` writes one JSON object per stderr line, and nothing but entries on stdout.
 #[test]
 fn json_logs_on_stderr() {

@@ -7,7 +7,7 @@ use slack_audit::collector::{streams_for, StreamKind, StreamSpec};
 use slack_audit::config::{parse_since, Config};
 use slack_audit::logs::Level;
 use slack_audit::sequence::StreamState;
-use slack_audit::state::{open_stream, peek};
+use slack_audit::state::{list_streams, open_stream, peek};
 use slack_audit::weblogs::WebState;
 
 fn when(t: i64) -> String {
@@ -35,6 +35,17 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
                 ui.log(Level::Error, &e.0);
                 code = exit::STATE;
             }
+        }
+    }
+    // Files of streams this configuration does not read (another filter, another source):
+    // a changed `actions`, `actor` or `entity` starts a new stream and leaves these behind.
+    let ours: Vec<String> = streams_for(cfg).into_iter().map(|s| s.name).collect();
+    for f in list_streams(&cfg.state_dir).into_iter().filter(|f| !ours.contains(&f.name)) {
+        let file = cfg.state_dir.join(format!("{}.json", f.name));
+        println!("stream {} ({}): {} [not read by this configuration]", f.name, f.stream, file.display());
+        match f.state {
+            Ok(s) => print_state(&s, !matches!(f.stream.as_str(), "access" | "integration"), cfg.since),
+            Err(e) => println!("  unreadable: {}", e.0),
         }
     }
     code
