@@ -17,6 +17,7 @@ use crate::slack::{
     parse_audit_page, parse_integration_page, ApiError, AuditFilter, AuditPage,
 };
 use crate::stats::Stats;
+use crate::wallclock::{ServerTime, SystemWallClock, WallClock};
 use crate::weblogs::{key_of, WebPolicy, WebState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -168,8 +169,17 @@ struct Stream {
 }
 
 pub struct Collector {
-    /// Unix second this collector started: `--once` must cover at least up to here.
+    /// Local Unix second this collector started: `--once` must cover at least up to here (in
+    /// Slack's time: see [`Collector::started`]).
     started_unix: i64,
+    /// The local wall clock; [`Collector::now`] corrects it by Slack's.
+    wall: Arc<dyn WallClock>,
+    /// The offset of Slack's clock (its `Date` header) from `wall`.
+    server_time: ServerTime,
+    /// The `Date` of the last answer, if it had one.
+    last_date: Option<i64>,
+    /// The clock-offset warning was logged.
+    skew_warned: bool,
     cfg: Config,
     token: Secret,
     http: HttpClient,
@@ -195,9 +205,21 @@ impl Collector {
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
     ) -> Result<Collector, ConfigError> {
+        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(SystemWallClock))
+    }
+
+    /// As [`Collector::new`], reading Unix time from `wall` (tests run it skewed).
+    pub fn with_clock(
+        cfg: Config,
+        specs: Vec<(StreamSpec, StreamState)>,
+        stats: Arc<Mutex<Stats>>,
+        stop: Arc<StopSignal>,
+        logs: Arc<LogQueue>,
+        wall: Arc<dyn WallClock>,
+    ) -> Result<Collector, ConfigError> {
         let token = cfg.resolve_token()?;
         let now = Instant::now();
-        let unix_now = crate::config::now_unix();
+        let unix_now = wall.unix();
         let streams = specs
             .into_iter()
             .map(|(spec, mut state)| {
@@ -208,6 +230,10 @@ impl Collector {
             .collect();
         Ok(Collector {
             started_unix: unix_now,
+            wall,
+            server_time: ServerTime::default(),
+            last_date: None,
+            skew_warned: false,
             http: HttpClient::new(cfg.timeout, cfg.tls_insecure),
             audit_budget: shared_budget(&cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
             web_budget: shared_budget(&cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
@@ -229,6 +255,39 @@ impl Collector {
         self.cfg.interval
     }
 
+    /// Unix seconds now, by Slack's clock once it has answered (the local one until then).
+    fn now(&self) -> i64 {
+        self.server_time.now(self.wall.unix())
+    }
+
+    /// When this collector started, by Slack's clock.
+    fn started(&self) -> i64 {
+        self.server_time.now(self.started_unix)
+    }
+
+    /// Takes Slack's time from an answer's `Date`; warns once when the local clock is off by
+    /// more than a minute.
+    fn observe_date(&mut self, date: Option<i64>) {
+        self.last_date = date;
+        let Some(server) = date else {
+            return;
+        };
+        let local = self.wall.unix();
+        self.server_time.observe(local, server);
+        let off = local - server;
+        if off.abs() > 60 && !self.skew_warned {
+            self.skew_warned = true;
+            self.logs.push(
+                Level::Warn,
+                format!(
+                    "the local clock is {} {} Slack's (its Date header); windows and checkpoints use Slack's time. Fix the clock (NTP)",
+                    humantime::format_duration(Duration::from_secs(off.unsigned_abs())),
+                    if off > 0 { "ahead of" } else { "behind" }
+                ),
+            );
+        }
+    }
+
     fn policy(&self) -> WindowPolicy {
         WindowPolicy { since: self.cfg.since, lag: self.cfg.lag, overlap: self.cfg.overlap }
     }
@@ -244,11 +303,12 @@ impl Collector {
 
     /// True when every stream has finished a sequence within one interval of now.
     pub fn all_caught_up(&self) -> bool {
-        let now = crate::config::now_unix();
+        let now = self.now();
         let slack = self.cfg.interval.as_secs() as i64;
         let policy = self.policy();
+        let started = self.started();
         self.streams.iter().all(|s| match (&s.spec.kind, &s.state.web) {
-            (StreamKind::Audit(_), _) => audit_caught_up(&s.state, now, &policy, slack, self.started_unix),
+            (StreamKind::Audit(_), _) => audit_caught_up(&s.state, now, &policy, slack, started),
             (_, Some(w)) => w.caught_up(now, slack),
             (_, None) => false,
         })
@@ -256,7 +316,7 @@ impl Collector {
 
     /// Fetches the next page of the next due stream. `Ok(None)`: nothing is due now.
     pub fn next_batch(&mut self) -> Result<Option<Batch>, CollectError> {
-        self.check_stalls(crate::config::now_unix());
+        self.check_stalls(self.now());
         let n = self.streams.len();
         for k in 0..n {
             let i = (self.next_stream + k) % n;
@@ -317,7 +377,7 @@ impl Collector {
     fn poll_audit(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
         let policy = self.policy();
         loop {
-            let now = crate::config::now_unix();
+            let now = self.now();
             let Some(req) = self.streams[i].state.plan(now, &policy) else {
                 self.streams[i].due = Instant::now() + self.cfg.interval;
                 self.update_lag();
@@ -330,7 +390,13 @@ impl Collector {
             let url = audit_logs_url(&self.cfg.api_url, filter, limit, &req);
             let budget = self.audit_budget.clone();
             match self.fetch(&url, &budget, req.cursor.is_some(), &parse_audit_page, classify_failure) {
-                Ok(page) => return Ok(Some(self.accept_page(i, page))),
+                Ok(page) => {
+                    // A window planned by a local clock running ahead ends at Slack's now.
+                    if let Some(date) = self.last_date {
+                        self.streams[i].state.cap_latest(date - policy.lag);
+                    }
+                    return Ok(Some(self.accept_page(i, page)));
+                }
                 Err(FetchError::InvalidCursor) => {
                     self.logs.push(
                         Level::Warn,
@@ -355,7 +421,7 @@ impl Collector {
     /// second (then it is due after `interval`).
     fn poll_web(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
         loop {
-            let now = crate::config::now_unix();
+            let now = self.now();
             let Some(req) = self.streams[i].state.web.get_or_insert_with(WebState::default).plan(now) else {
                 self.streams[i].due = Instant::now() + self.cfg.interval;
                 self.update_lag();
@@ -376,7 +442,12 @@ impl Collector {
                 }
             };
             match result {
-                Ok(page) => return Ok(Some(self.accept_web_page(i, page))),
+                Ok(page) => {
+                    if let (Some(date), Some(w)) = (self.last_date, self.streams[i].state.web.as_mut()) {
+                        w.cap_before(date);
+                    }
+                    return Ok(Some(self.accept_web_page(i, page)));
+                }
                 Err(FetchError::InvalidCursor) => {
                     self.logs.push(
                         Level::Warn,
@@ -431,7 +502,7 @@ impl Collector {
     /// Shared tail of both page kinds: bookkeeping, the snapshot, the stats.
     fn finish_batch(&mut self, i: usize, page: AuditPage, o: PageOutcome) -> Batch {
         let PageOutcome { deliver, sequence_done, caught_up, duplicates, out_of_window, excluded } = o;
-        let now = crate::config::now_unix();
+        let now = self.now();
         let stream = &mut self.streams[i];
         if stream.state.web.is_some() {
             stream.state.delivered_total += deliver.len() as u64;
@@ -473,6 +544,7 @@ impl Collector {
 
     fn accept_page(&mut self, i: usize, page: AuditPage) -> Batch {
         let policy = self.policy();
+        let (now, started) = (self.now(), self.started());
         let stream = &mut self.streams[i];
         let verdict =
             stream.state.on_page(page.entries.iter().map(|e| (page.id(e), e.date_create)), &page.next_cursor, &policy);
@@ -491,9 +563,8 @@ impl Collector {
             })
             .map(|(k, _)| k as u32)
             .collect();
-        let now = crate::config::now_unix();
         let caught_up = verdict.sequence_done
-            && audit_caught_up(&stream.state, now, &policy, self.cfg.interval.as_secs() as i64, self.started_unix);
+            && audit_caught_up(&stream.state, now, &policy, self.cfg.interval.as_secs() as i64, started);
         let outcome = PageOutcome {
             deliver,
             sequence_done: verdict.sequence_done,
@@ -506,7 +577,7 @@ impl Collector {
     }
 
     fn update_lag(&self) {
-        let now = crate::config::now_unix();
+        let now = self.now();
         let lag = self.streams.iter().filter_map(|s| s.state.lag_behind(now)).max();
         self.with_stats(|s| s.lag_seconds = lag);
     }
@@ -531,7 +602,9 @@ impl Collector {
         loop {
             self.wait_for_slot(budget)?;
             self.with_stats(|s| s.calls += 1);
-            let outcome = match self.http.get(url, Some(&self.token)) {
+            let response = self.http.get(url, Some(&self.token));
+            self.observe_date(response.as_ref().ok().and_then(|r| r.date));
+            let outcome = match response {
                 Ok(resp) if resp.status == 200 => parse(resp.body).map(|mut page| {
                     page.recycle = Some(self.http.pool().clone());
                     page

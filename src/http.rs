@@ -4,6 +4,7 @@
 
 use crate::config::Secret;
 use crate::slack::parse_retry_after;
+use crate::wallclock::parse_http_date;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,8 @@ impl std::fmt::Debug for BodyPool {
 pub struct HttpResponse {
     pub status: u16,
     pub retry_after: Option<Duration>,
+    /// Slack's clock: the `Date` header in Unix seconds, if sent and valid.
+    pub date: Option<i64>,
     pub body: Vec<u8>,
 }
 
@@ -99,6 +102,7 @@ impl HttpClient {
         let mut resp = req.call().map_err(describe)?;
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).and_then(parse_http_date);
         let expected =
             resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
         let guess = || {
@@ -115,7 +119,7 @@ impl HttpClient {
         if status == 200 {
             self.last_len.store(body.len(), Ordering::Relaxed);
         }
-        Ok(HttpResponse { status, retry_after, body })
+        Ok(HttpResponse { status, retry_after, date, body })
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`dedupe`]: ids already delivered near a boundary;
 //! - [`state`]: durable, locked, atomic state files;
 //! - [`governor`]: rate budget and retry policy over an injected clock;
+//! - [`wallclock`]: Unix time, corrected by Slack's `Date` header;
 //! - [`collector`]: ties the above into pages and batches;
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack;
@@ -31,4 +32,5 @@ pub mod sim;
 pub mod slack;
 pub mod state;
 pub mod stats;
+pub mod wallclock;
 pub mod weblogs;

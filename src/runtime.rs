@@ -223,6 +223,12 @@ pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are 
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     pub fn start(cfg: Config) -> Result<Collection, StartError> {
+        Collection::start_with_clock(cfg, Arc::new(crate::wallclock::SystemWallClock))
+    }
+
+    /// As [`Collection::start`], with the collector reading Unix time from `wall` (tests run
+    /// it skewed; Slack's `Date` header corrects it either way).
+    pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, StartError> {
         let logs = Arc::new(LogQueue::default());
         if cfg.tls_insecure {
             logs.push(Level::Warn, TLS_INSECURE_WARNING);
@@ -255,8 +261,8 @@ impl Collection {
         let source_count = cfg.sources.len();
         let stats = Arc::new(Mutex::new(Stats::default()));
         let stop = Arc::new(StopSignal::new());
-        let collector =
-            Collector::new(cfg, specs, stats.clone(), stop.clone(), logs.clone()).map_err(StartError::Config)?;
+        let collector = Collector::with_clock(cfg, specs, stats.clone(), stop.clone(), logs.clone(), wall)
+            .map_err(StartError::Config)?;
         let mailbox = Arc::new(Mailbox::default());
         let (done_tx, done_rx) = mpsc::channel();
         {

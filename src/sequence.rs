@@ -133,6 +133,18 @@ impl StreamState {
         Some(PageRequest { oldest: f.oldest, latest: f.query_latest, cursor: f.cursor.clone() })
     }
 
+    /// Slack's clock (an answer's `Date`, minus the lag) says the window in flight cannot end
+    /// after `limit`: lowers its `latest` (the future checkpoint) when a local clock running
+    /// ahead planned it. The pages already asked for keep their `latest`; entries they hold
+    /// above the new one are remembered in `carry` and dropped when the next window re-reads them.
+    pub fn cap_latest(&mut self, limit: i64) {
+        if let Some(f) = self.inflight.as_mut() {
+            if limit < f.latest {
+                f.latest = limit.max(f.oldest);
+            }
+        }
+    }
+
     /// True when nothing is in flight and the checkpoint is within `slack` seconds of `now - lag`.
     pub fn caught_up(&self, now: i64, policy: &WindowPolicy, slack: i64) -> bool {
         self.inflight.is_none() && self.checkpoint.is_some_and(|c| c >= now - policy.lag - slack)
@@ -499,6 +511,22 @@ mod tests {
         let mut s = StreamState { checkpoint: Some(1100), ..Default::default() };
         let r = s.plan(1300, &WindowPolicy { since: 1250, lag: 0, overlap: 600 }).unwrap();
         assert_eq!((r.oldest, r.latest), (1250, 1300));
+    }
+
+    #[test]
+    fn a_window_planned_ahead_of_slacks_clock_ends_at_slacks_now() {
+        // the local clock reads 5000 while Slack's says 1000: the first answer caps the window
+        let policy = WindowPolicy { since: 100, lag: 5, overlap: 50 };
+        let mut api = FakeApi { entries: entries(&[(900, 3), (994, 2), (995, 4)]), limit: 2 };
+        let mut s = StreamState::default();
+        assert_eq!(s.plan(5000, &policy).unwrap().latest, 4995);
+        s.cap_latest(1000 - policy.lag);
+        let mut all = drain(&mut s, &api, 5000, &policy, None);
+        assert_eq!(s.checkpoint, Some(995));
+        // once the clock is right, what came after is found and nothing is repeated
+        api.entries.extend(entries(&[(996, 2), (1010, 3)]));
+        all.extend(drain(&mut s, &api, 1020, &policy, None));
+        assert_exactly(&all, &api.entries);
     }
 
     #[test]

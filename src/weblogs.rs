@@ -113,6 +113,14 @@ impl WebState {
         Some(WebRequest { before: w.before, cursor: w.cursor.clone() })
     }
 
+    /// Slack's clock says it is `now`: a walk planned by a local clock running ahead gets its
+    /// `before` (the next walk's start) lowered to it. No row is dated later than Slack's now.
+    pub fn cap_before(&mut self, now: i64) {
+        if let Some(w) = self.inflight.as_mut() {
+            w.before = w.before.min(now);
+        }
+    }
+
     /// True when no walk is in flight and the last one started within `slack` seconds of `now`.
     pub fn caught_up(&self, now: i64, slack: i64) -> bool {
         self.inflight.is_none() && self.walked_at.is_some_and(|w| w >= now - slack)
@@ -369,6 +377,17 @@ mod tests {
         s.plan(1000).unwrap();
         let v = s.on_page([("a", 600), ("b", 300)], "", &WebPolicy { since: 500, margin: 100 });
         assert_eq!((v.deliver, v.older), (vec![true, false], 1));
+    }
+
+    #[test]
+    fn a_walk_planned_ahead_of_slacks_clock_ends_at_slacks_now() {
+        let mut s = WebState::default();
+        assert_eq!(s.plan(50_000).unwrap().before, 50_000);
+        s.cap_before(20_000);
+        s.cap_before(30_000);
+        s.on_page([("a", 19_000)], "", &POLICY);
+        assert_eq!(s.walked_at, Some(20_000));
+        assert!(s.plan(20_001).is_some(), "the next walk starts by Slack's clock");
     }
 
     #[test]

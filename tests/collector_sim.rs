@@ -329,3 +329,37 @@ fn a_5xx_with_an_unknown_code_is_retried() {
     assert_eq!(server.requests.lock().unwrap().len(), 3);
     assert_eq!(d.stats.unwrap().retries, 2);
 }
+
+/// Issue 12, item 10: a local clock running hours ahead never skips events. "Now" comes from
+/// the simulator's `Date` header, so the checkpoint never moves into the future, and events
+/// created after a skewed run are found by the next run, skewed or not.
+#[test]
+fn a_clock_running_hours_ahead_loses_nothing() {
+    let sim = sim(3_000, 0, |c| c.max_calls_per_minute = 0);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || config(&sim, dir.path(), &[("limit", "1000")]);
+    let ahead = 4 * 3600;
+    let first = drain_skewed(cfg(), ahead, Duration::from_secs(60));
+    assert_eq!(first.error, None);
+    assert_eq!(compare(&first.ids, &sim.dataset()), 0);
+    assert!(first.logs.iter().any(|l| l.contains("4h ahead of Slack")), "{:?}", first.logs);
+    let st = slack_audit::state::peek(dir.path(), "audit", "audit").unwrap().unwrap();
+    let checkpoint = st.checkpoint.unwrap();
+    assert!(checkpoint <= now_unix(), "checkpoint {checkpoint} is in the future");
+
+    let mut all = first.ids;
+    for skew in [0, ahead, ahead] {
+        std::thread::sleep(Duration::from_millis(1_100));
+        let now = now_unix();
+        let mut fresh = sim.insert_events(&[now - 1, now - 1, now]);
+        std::thread::sleep(Duration::from_millis(1_100));
+        let d = drain_skewed(cfg(), skew, Duration::from_secs(60));
+        assert_eq!(d.error, None);
+        let mut got = d.ids.clone();
+        got.sort();
+        fresh.sort();
+        assert_eq!(got, fresh, "skew {skew}");
+        all.extend(d.ids);
+    }
+    assert_eq!(compare(&all, &sim.dataset()), 0);
+}

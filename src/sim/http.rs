@@ -236,6 +236,10 @@ pub(crate) fn head(resp: &Response, body_len: usize, gzip: bool, keep_alive: boo
     if gzip {
         h.push_str("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
     }
+    // As Slack does: clients may take "now" from it.
+    if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("date")) {
+        h.push_str(&format!("Date: {}\r\n", crate::wallclock::format_http_date(super::unix_now())));
+    }
     for (k, v) in &resp.headers {
         h.push_str(k);
         h.push_str(": ");

@@ -51,6 +51,8 @@ pub struct Drained {
     pub actions: Vec<String>,
     pub stats: Option<slack_audit::stats::Stats>,
     pub error: Option<String>,
+    /// Set by [`drain_skewed`] only.
+    pub logs: Vec<String>,
 }
 
 /// Collects audit entries until caught up (or `max_batches` batches, or an error),
@@ -186,7 +188,25 @@ impl Raw {
 
 /// As [`drain`], for entries of any source (access rows and integration logs have no `id`).
 pub fn drain_raw(cfg: Config, max_batches: Option<usize>, deadline: Duration) -> Raw {
-    let mut c = Collection::start(cfg).expect("start collection");
+    drain_collection(Collection::start(cfg).expect("start collection"), max_batches, deadline)
+}
+
+/// As [`drain`], for a collector whose local clock is `skew` seconds off (positive: ahead).
+pub fn drain_skewed(cfg: Config, skew: i64, deadline: Duration) -> Drained {
+    let wall = Arc::new(slack_audit::wallclock::SkewedClock(skew));
+    let raw = drain_collection(Collection::start_with_clock(cfg, wall).expect("start collection"), None, deadline);
+    let mut d = Drained { stats: raw.stats, error: raw.error, ..Drained::default() };
+    for (_, v, t) in raw.entries {
+        let id = v["id"].as_str().expect("entry has an id").to_string();
+        d.times.insert(id.clone(), t);
+        d.ids.push(id);
+    }
+    d.logs = raw.logs;
+    d
+}
+
+/// Drains a started collection (see [`drain_raw`]).
+pub fn drain_collection(mut c: Collection, max_batches: Option<usize>, deadline: Duration) -> Raw {
     let mut d = Raw::default();
     let start = Instant::now();
     let mut batches = 0;
