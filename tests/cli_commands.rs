@@ -154,8 +154,9 @@ fn state_show_and_set_for_access_and_integration_streams() {
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = run(cli(&[&["state", "show"][..], &base].concat()));
     assert_eq!(out.matches("(rows dated before it are not delivered again)").count(), 2, "{out}");
-    let (code, out, _) = run(cli(&[&["run", "--once", "--overlap", "0"][..], &base].concat()));
+    let (code, out, err) = run(cli(&[&["run", "--once", "--overlap", "0"][..], &base].concat()));
     assert_eq!((code, out.lines().count()), (0, 0), "{out}");
+    assert!(!err.contains(" 0 calls"), "the run must walk again after `state set`: {err}");
     // and moved back before the data, every row is delivered again
     let (code, _, _) = run(cli(&[&["state", "set", "--checkpoint", "20d", "--yes"][..], &base].concat()));
     assert_eq!(code, 0);

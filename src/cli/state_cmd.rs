@@ -164,15 +164,11 @@ pub fn set(cfg: &Config, checkpoint: &str, yes: bool, ui: &mut Ui) -> i32 {
         Some(match spec.kind {
             StreamKind::Audit(_) => StreamState { checkpoint: Some(t), ..kept },
             // Access and integration rows: the floor is their checkpoint; rows dated at or after
-            // it are delivered again, older ones not.
-            StreamKind::Access | StreamKind::Integration => StreamState {
-                web: Some(WebState {
-                    floor: Some(t),
-                    walked_at: old.web.as_ref().and_then(|w| w.walked_at),
-                    ..Default::default()
-                }),
-                ..kept
-            },
+            // it are delivered again, older ones not. No walk is recorded, so the next run
+            // walks (a recent last walk would let `--once` end at once, reading nothing).
+            StreamKind::Access | StreamKind::Integration => {
+                StreamState { web: Some(WebState { floor: Some(t), ..Default::default() }), ..kept }
+            }
         })
     })
 }
