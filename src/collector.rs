@@ -268,6 +268,8 @@ impl Collector {
     /// Takes Slack's time from an answer's `Date`; warns once when the local clock is off by
     /// more than a minute.
     fn observe_date(&mut self, date: Option<i64>) {
+        // A date before Slack's audit data existed is a broken proxy's, not Slack's: ignored.
+        let date = date.filter(|d| *d >= crate::config::AUDIT_EPOCH);
         self.last_date = date;
         let Some(server) = date else {
             return;
