@@ -13,14 +13,23 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
 }
 
-/// The real monotonic clock.
+/// The real monotonic clock: milliseconds since the process's one epoch ([`process_epoch`]),
+/// whenever it was created. Budgets are shared per process, so every reader of a shared budget
+/// must count from the same origin; a clock per collector made one collector's calls look
+/// older (or newer) to another, and a Retry-After set by one land at the wrong time for others.
 pub struct SystemClock {
     start: Instant,
 }
 
+/// The origin of every [`SystemClock`] in this process, fixed at first use.
+pub fn process_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
 impl SystemClock {
     pub fn new() -> SystemClock {
-        SystemClock { start: Instant::now() }
+        SystemClock { start: process_epoch() }
     }
 }
 
@@ -258,6 +267,21 @@ mod tests {
             assert!(g.try_acquire(i));
         }
         assert!(!g.try_acquire(11));
+    }
+
+    /// Issue 12 item 2: clocks created at different times read one time base, so a budget
+    /// shared by collectors created apart (hot reload, a C host re-creating handles) sees
+    /// every call at its true time.
+    #[test]
+    fn clocks_created_apart_share_one_time_base() {
+        let older = SystemClock::new();
+        std::thread::sleep(Duration::from_millis(50));
+        let younger = SystemClock::new();
+        let t_older = older.now_ms();
+        let t_younger = younger.now_ms();
+        // Read later on one monotonic base, the younger clock can never be behind the older.
+        assert!(t_younger >= t_older, "younger clock reads {t_younger} ms, older {t_older} ms");
+        assert!(t_older >= 50, "{t_older}");
     }
 
     #[test]
