@@ -1,7 +1,8 @@
 //! The rate budget and the retry policy: pure logic over an injected clock.
 //!
 //! Slack's limits are per organization and count every call, retries included, so one
-//! [`Budget`] per API tier is shared by every collector in the process ([`shared_budget`]).
+//! [`Budget`] per API tier is shared by every collector in the process ([`shared_budget`]), and
+//! by the processes of one host through [`crate::budget_store`].
 //! Nothing here sleeps or does I/O; callers ask "when may I call?" and wait themselves.
 
 use std::collections::{HashMap, VecDeque};
@@ -106,6 +107,22 @@ impl Budget {
     /// A 429 arrived: Slack says wait `retry_after` before any further call.
     pub fn on_rate_limited(&mut self, now: u64, retry_after: Duration) {
         self.blocked_until = self.blocked_until.max(now + retry_after.as_millis() as u64);
+    }
+
+    /// Records a call that started at `t` (another process's, read from the shared file);
+    /// calls must be recorded oldest first.
+    pub fn record(&mut self, t: u64) {
+        self.starts.push_back(t);
+    }
+
+    /// The recorded call starts, oldest first.
+    pub fn starts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.starts.iter().copied()
+    }
+
+    /// The window length in milliseconds.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
     }
 
     /// Calls started within the window ending at `now`.

@@ -9,12 +9,14 @@
 //! - [`dedupe`]: ids already delivered near a boundary;
 //! - [`state`]: durable, locked, atomic state files;
 //! - [`governor`]: rate budget and retry policy over an injected clock;
+//! - [`budget_store`]: the rate budget shared by processes through `state_dir`;
 //! - [`collector`]: ties the above into pages and batches;
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack;
 //! - [`ffi`]: the C ABI;
 //! - [`sim`]: the bundled Slack simulator.
 
+pub mod budget_store;
 pub mod collector;
 pub mod config;
 pub mod dedupe;
