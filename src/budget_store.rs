@@ -3,7 +3,7 @@
 //! Slack's budget is per organization, but a process's own [`Budget`] starts empty: back-to-back
 //! `--once` runs (cron, in_exec) and several collectors on one host would each spend a whole
 //! minute's budget. So the recent call starts and any Retry-After deadline also live in one
-//! small file, `state_dir/rate-budget.json`, read and rewritten under an exclusive `flock` for
+//! small file, `state_dir/rate-budget`, read and rewritten under an exclusive `flock` for
 //! every call (the lock is held for microseconds; the file holds at most one window of calls).
 //!
 //! Times there are wall-clock Unix milliseconds, because a monotonic clock does not survive its
@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The file's name in `state_dir`.
-pub const FILE_NAME: &str = "rate-budget.json";
+/// The file's name in `state_dir` (JSON inside; no `.json` suffix, so that nothing listing the
+/// stream state files, `*.json`, mistakes it for one).
+pub const FILE_NAME: &str = "rate-budget";
 
 /// The schema this build writes. The file is advisory: one it cannot read is started afresh.
 const SCHEMA: u32 = 1;

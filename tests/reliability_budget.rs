@@ -108,6 +108,6 @@ fn once_runs_in_a_row_share_the_budget_through_state_dir() {
     assert_eq!(String::from_utf8_lossy(&second.stdout).lines().count(), 1, "the second run delivers the new event");
     // It waited for the first run's calls to age out (a window at most), not two windows.
     assert!(t2 < WINDOW + Duration::from_secs(20), "second run took {t2:?}");
-    let budget_file = std::fs::read_to_string(dir.path().join("rate-budget.json")).expect("the shared budget file");
+    let budget_file = std::fs::read_to_string(dir.path().join("rate-budget")).expect("the shared budget file");
     assert!(budget_file.contains("\"calls\""), "{budget_file}");
 }
