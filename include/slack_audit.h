@@ -63,9 +63,17 @@ typedef int32_t slack_audit_status;
 #endif // __cplusplus
 
 // An opaque collector handle, created by `slack_audit_new`, freed by `slack_audit_shutdown`.
+//
+// The pointer value is an id, never dereferenced and never reused within the process: once
+// the handle is shut down, every call with it returns `SLACK_AUDIT_INVALID_HANDLE` (a second
+// `slack_audit_shutdown` does nothing), even after newer handles were created.
 typedef struct slack_audit slack_audit;
 
 // An opaque batch of events, returned by `slack_audit_collect`, freed by `slack_audit_batch_free`.
+//
+// Like a handle, the pointer value is an id that is never reused within the process: a freed
+// batch is `SLACK_AUDIT_INVALID_HANDLE` for `slack_audit_ack` and the batch accessors, and a
+// second `slack_audit_batch_free` does nothing; neither can reach a newer batch.
 typedef struct slack_audit_batch slack_audit_batch;
 
 // One event of a batch. Every pointer is borrowed from the batch and stays valid until the
@@ -132,7 +140,8 @@ slack_audit_status slack_audit_collect(struct slack_audit *h,
 // Ownership: borrows both; the batch stays valid and must still be freed.
 // Thread safety: serialized with `slack_audit_collect` on the same handle.
 // Errors: `SLACK_AUDIT_STATE` (the state file could not be written; the previous checkpoint
-// is intact), `SLACK_AUDIT_INVALID_ARGUMENT` (a batch not waiting for acknowledgement).
+// is intact), `SLACK_AUDIT_INVALID_ARGUMENT` (a batch not waiting for acknowledgement, or
+// collected by another handle), `SLACK_AUDIT_INVALID_HANDLE` (a freed batch or handle).
 slack_audit_status slack_audit_ack(struct slack_audit *h,
                                    const struct slack_audit_batch *batch,
                                    char *err,

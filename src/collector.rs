@@ -6,6 +6,7 @@
 //! [`crate::runtime`], which hands batches to the host; acknowledgements are written by the host
 //! side, in order.
 
+use crate::budget_store::BudgetStore;
 use crate::config::{Config, ConfigError, Secret, Source, MAX_ACTIONS_PER_REQUEST};
 use crate::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
 use crate::http::HttpClient;
@@ -183,8 +184,8 @@ pub struct Collector {
     cfg: Config,
     token: Secret,
     http: HttpClient,
-    audit_budget: Arc<Mutex<Budget>>,
-    web_budget: Arc<Mutex<Budget>>,
+    audit_budget: TierBudget,
+    web_budget: TierBudget,
     clock: SystemClock,
     retry: RetryPolicy,
     jitter: Jitter,
@@ -235,8 +236,8 @@ impl Collector {
             last_date: None,
             skew_warned: false,
             http: HttpClient::new(cfg.timeout, cfg.tls_insecure),
-            audit_budget: shared_budget(&cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
-            web_budget: shared_budget(&cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
+            audit_budget: TierBudget::new(&cfg, &cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
+            web_budget: TierBudget::new(&cfg, &cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
             clock: SystemClock::new(),
             retry: RetryPolicy::new(cfg.max_retries),
             jitter: Jitter::from_time(),
@@ -595,7 +596,7 @@ impl Collector {
     fn fetch(
         &mut self,
         url: &str,
-        budget: &Arc<Mutex<Budget>>,
+        budget: &TierBudget,
         has_cursor: bool,
         parse: &dyn Fn(Vec<u8>) -> Result<AuditPage, ApiError>,
         classify: fn(u16, Option<Duration>, &[u8]) -> ApiError,
@@ -628,7 +629,10 @@ impl Collector {
                 Err(ApiError::RateLimited(after)) => {
                     let wait = after.unwrap_or(self.retry.default_retry_after);
                     let now = self.clock.now_ms();
-                    budget.lock().unwrap_or_else(|e| e.into_inner()).on_rate_limited(now, wait);
+                    budget.process.lock().unwrap_or_else(|e| e.into_inner()).on_rate_limited(now, wait);
+                    if let Err(e) = budget.host.on_rate_limited(wait) {
+                        self.host_budget_failed(&budget.host, e);
+                    }
                     self.logs.push(
                         Level::Warn,
                         format!("Slack answered 429 (rate limited); waiting {} s as asked", wait.as_secs()),
@@ -663,19 +667,33 @@ impl Collector {
         }
     }
 
-    /// Blocks (interruptibly) until the budget grants a call.
-    fn wait_for_slot(&self, budget: &Arc<Mutex<Budget>>) -> Result<(), FetchError> {
+    /// Blocks (interruptibly) until both budgets grant a call: the process's, then the host's
+    /// (asked under the process's lock, so a call is recorded in both or in neither).
+    fn wait_for_slot(&self, budget: &TierBudget) -> Result<(), FetchError> {
         loop {
             if self.stop.is_set() {
                 return Err(FetchError::Fatal(CollectError::Stopped));
             }
             let now = self.clock.now_ms();
             let next = {
-                let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
-                if b.try_acquire(now) {
-                    return Ok(());
+                let mut b = budget.process.lock().unwrap_or_else(|e| e.into_inner());
+                let next = b.next_slot(now);
+                if next > now {
+                    next
+                } else {
+                    match budget.host.try_acquire() {
+                        Ok(Some(wait)) => now + wait.as_millis() as u64,
+                        Ok(None) => {
+                            b.try_acquire(now);
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            self.host_budget_failed(&budget.host, e);
+                            b.try_acquire(now);
+                            return Ok(());
+                        }
+                    }
                 }
-                b.next_slot(now)
             };
             // Wake at least once a second to re-check: another collector may share the budget.
             let wait = Duration::from_millis((next - now).clamp(1, 1000));
@@ -683,6 +701,32 @@ impl Collector {
             if self.stop.sleep(wait) {
                 return Err(FetchError::Fatal(CollectError::Stopped));
             }
+        }
+    }
+}
+
+impl Collector {
+    fn host_budget_failed(&self, store: &BudgetStore, e: String) {
+        if store.first_failure() {
+            self.logs.push(Level::Warn, e);
+        }
+    }
+}
+
+/// The budgets of one API tier: the process's (shared by its collectors, on the process's
+/// monotonic clock) and the host's (shared through `state_dir` by processes in a row or side by
+/// side; see [`crate::budget_store`]).
+#[derive(Clone)]
+struct TierBudget {
+    process: Arc<Mutex<Budget>>,
+    host: Arc<BudgetStore>,
+}
+
+impl TierBudget {
+    fn new(cfg: &Config, api_url: &str, tier: Tier, max_calls: u32) -> TierBudget {
+        TierBudget {
+            process: shared_budget(api_url, tier, max_calls),
+            host: Arc::new(BudgetStore::new(&cfg.state_dir, api_url, tier, max_calls)),
         }
     }
 }

@@ -10,7 +10,8 @@
 //!   on failure (truncated to fit). Pass NULL/0 to ignore messages. Nothing is ever allocated
 //!   for the caller to free except handles and batches, freed by their own calls.
 //! - NULL where a pointer is required is `SLACK_AUDIT_INVALID_ARGUMENT`, never a crash.
-//!   A handle or batch that was already freed is `SLACK_AUDIT_INVALID_HANDLE`.
+//!   A handle or batch that was already freed is `SLACK_AUDIT_INVALID_HANDLE`, and freeing
+//!   twice is harmless: the pointers are ids that are never reused within a process.
 //! - A panic inside the library becomes `SLACK_AUDIT_PANIC` and poisons the handle (every later
 //!   call on it returns `SLACK_AUDIT_POISONED`; `slack_audit_shutdown` still works).
 //! - The token never appears in any message.
@@ -28,7 +29,7 @@ use crate::stats::Stats;
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -69,11 +70,19 @@ pub enum SlackAuditStatus {
 }
 
 /// An opaque collector handle, created by `slack_audit_new`, freed by `slack_audit_shutdown`.
+///
+/// The pointer value is an id, never dereferenced and never reused within the process: once
+/// the handle is shut down, every call with it returns `SLACK_AUDIT_INVALID_HANDLE` (a second
+/// `slack_audit_shutdown` does nothing), even after newer handles were created.
 pub struct SlackAudit {
     _private: [u8; 0],
 }
 
 /// An opaque batch of events, returned by `slack_audit_collect`, freed by `slack_audit_batch_free`.
+///
+/// Like a handle, the pointer value is an id that is never reused within the process: a freed
+/// batch is `SLACK_AUDIT_INVALID_HANDLE` for `slack_audit_ack` and the batch accessors, and a
+/// second `slack_audit_batch_free` does nothing; neither can reach a newer batch.
 pub struct SlackAuditBatch {
     _private: [u8; 0],
 }
@@ -111,6 +120,9 @@ struct Handle {
 
 struct BatchBox {
     batch: crate::collector::Batch,
+    /// The id of the handle that collected it: batch ids are per collector, so another
+    /// handle's `ack` must not take this batch's id for one of its own.
+    owner: usize,
     /// Fluent Bit records, encoded on first request.
     msgpack: Option<Vec<u8>>,
     /// NDJSON lines, encoded on first request.
@@ -119,6 +131,9 @@ struct BatchBox {
     tag_source: bool,
 }
 
+/// Live objects by id. The pointer handed to C is the id itself, never an address: ids come
+/// from one process-wide counter and are never reused, so a stale pointer (a freed batch, a
+/// shut-down handle) finds nothing even when the allocator gives its memory to a newer object.
 type Registry<T> = Mutex<HashMap<usize, Arc<T>>>;
 
 fn handles() -> &'static Registry<Handle> {
@@ -135,11 +150,18 @@ fn lookup<T>(reg: &'static Registry<T>, key: usize) -> Option<Arc<T>> {
     reg.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
 }
 
-/// Registers `value` and returns its key: the address of its Arc, unique while it lives.
+/// Registers `value` and returns its key: a fresh id, never zero (NULL) and never reused in
+/// this process. Handles and batches share the counter, so one kind never passes for the other.
 fn register<T>(reg: &'static Registry<T>, value: T) -> usize {
-    let arc = Arc::new(value);
-    let key = Arc::as_ptr(&arc) as usize;
-    reg.lock().unwrap_or_else(|e| e.into_inner()).insert(key, arc);
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    // 2^64 registrations would take centuries; a 32-bit usize wraps after 4e9, and 0 is skipped.
+    let key = loop {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed) as usize;
+        if id != 0 {
+            break id;
+        }
+    };
+    reg.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::new(value));
     key
 }
 
@@ -356,7 +378,13 @@ pub extern "C" fn slack_audit_collect(
             Ok(Collected::Batch(batch)) => {
                 let key = register(
                     batches(),
-                    Mutex::new(BatchBox { batch: *batch, msgpack: None, ndjson: None, tag_source: multi_source }),
+                    Mutex::new(BatchBox {
+                        batch: *batch,
+                        owner: h as usize,
+                        msgpack: None,
+                        ndjson: None,
+                        tag_source: multi_source,
+                    }),
                 );
                 // SAFETY: `out` is non-NULL and writable by contract.
                 unsafe { *out = key as *mut SlackAuditBatch };
@@ -384,7 +412,8 @@ pub extern "C" fn slack_audit_collect(
 /// Ownership: borrows both; the batch stays valid and must still be freed.
 /// Thread safety: serialized with `slack_audit_collect` on the same handle.
 /// Errors: `SLACK_AUDIT_STATE` (the state file could not be written; the previous checkpoint
-/// is intact), `SLACK_AUDIT_INVALID_ARGUMENT` (a batch not waiting for acknowledgement).
+/// is intact), `SLACK_AUDIT_INVALID_ARGUMENT` (a batch not waiting for acknowledgement, or
+/// collected by another handle), `SLACK_AUDIT_INVALID_HANDLE` (a freed batch or handle).
 #[no_mangle]
 pub extern "C" fn slack_audit_ack(
     h: *mut SlackAudit,
@@ -394,7 +423,16 @@ pub extern "C" fn slack_audit_ack(
 ) -> SlackAuditStatus {
     with_handle(h, err, err_len, |handle| {
         let b = live_batch(batch)?;
-        let id = lock(&b).batch.id;
+        let (id, owner) = {
+            let g = lock(&b);
+            (g.batch.id, g.owner)
+        };
+        if owner != h as usize {
+            return fail(
+                SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT,
+                "the batch was collected by another handle; acknowledge it with that handle",
+            );
+        }
         let mut guard = lock(&handle.collection);
         let Some(collection) = guard.as_mut() else {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE, "the handle is shut down");

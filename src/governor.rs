@@ -1,7 +1,8 @@
 //! The rate budget and the retry policy: pure logic over an injected clock.
 //!
 //! Slack's limits are per organization and count every call, retries included, so one
-//! [`Budget`] per API tier is shared by every collector in the process ([`shared_budget`]).
+//! [`Budget`] per API tier is shared by every collector in the process ([`shared_budget`]), and
+//! by the processes of one host through [`crate::budget_store`].
 //! Nothing here sleeps or does I/O; callers ask "when may I call?" and wait themselves.
 
 use std::collections::{HashMap, VecDeque};
@@ -13,14 +14,23 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
 }
 
-/// The real monotonic clock.
+/// The real monotonic clock: milliseconds since the process's one epoch ([`process_epoch`]),
+/// whenever it was created. Budgets are shared per process, so every reader of a shared budget
+/// must count from the same origin; a clock per collector made one collector's calls look
+/// older (or newer) to another, and a Retry-After set by one land at the wrong time for others.
 pub struct SystemClock {
     start: Instant,
 }
 
+/// The origin of every [`SystemClock`] in this process, fixed at first use.
+pub fn process_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
 impl SystemClock {
     pub fn new() -> SystemClock {
-        SystemClock { start: Instant::now() }
+        SystemClock { start: process_epoch() }
     }
 }
 
@@ -97,6 +107,22 @@ impl Budget {
     /// A 429 arrived: Slack says wait `retry_after` before any further call.
     pub fn on_rate_limited(&mut self, now: u64, retry_after: Duration) {
         self.blocked_until = self.blocked_until.max(now + retry_after.as_millis() as u64);
+    }
+
+    /// Records a call that started at `t` (another process's, read from the shared file);
+    /// calls must be recorded oldest first.
+    pub fn record(&mut self, t: u64) {
+        self.starts.push_back(t);
+    }
+
+    /// The recorded call starts, oldest first.
+    pub fn starts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.starts.iter().copied()
+    }
+
+    /// The window length in milliseconds.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
     }
 
     /// Calls started within the window ending at `now`.
@@ -258,6 +284,21 @@ mod tests {
             assert!(g.try_acquire(i));
         }
         assert!(!g.try_acquire(11));
+    }
+
+    /// Issue 12 item 2: clocks created at different times read one time base, so a budget
+    /// shared by collectors created apart (hot reload, a C host re-creating handles) sees
+    /// every call at its true time.
+    #[test]
+    fn clocks_created_apart_share_one_time_base() {
+        let older = SystemClock::new();
+        std::thread::sleep(Duration::from_millis(50));
+        let younger = SystemClock::new();
+        let t_older = older.now_ms();
+        let t_younger = younger.now_ms();
+        // Read later on one monotonic base, the younger clock can never be behind the older.
+        assert!(t_younger >= t_older, "younger clock reads {t_younger} ms, older {t_older} ms");
+        assert!(t_older >= 50, "{t_older}");
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`state`]: durable, locked, atomic state files;
 //! - [`governor`]: rate budget and retry policy over an injected clock;
 //! - [`wallclock`]: Unix time, corrected by Slack's `Date` header;
+//! - [`budget_store`]: the rate budget shared by processes through `state_dir`;
 //! - [`collector`]: ties the above into pages and batches;
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack;
 //! - [`ffi`]: the C ABI;
 //! - [`sim`]: the bundled Slack simulator.
 
+pub mod budget_store;
 pub mod collector;
 pub mod config;
 pub mod dedupe;
