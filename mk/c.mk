@@ -62,3 +62,18 @@ $(PLUGIN_SO): $(PLUGIN_DIR)/slack_audit.c $(PLUGIN_DIR)/options.h $(PLUGIN_DIR)/
 	@cp $@ $(RELEASE)/slack_audit.so
 
 build: plugin
+
+# A real Fluent Bit (not part of `make test`: no registry packages one; see
+# fluent-bit-plugin/README.md for building v5.1.1 or v2.1.10):
+#   make test-fluent-bit FLUENT_BIT=/path/to/fluent-bit
+# exact drain, stop budget and the SIGTERM/SIGKILL durability run with storage.type filesystem.
+.PHONY: test-fluent-bit fluent-bit-var
+fluent-bit-var:
+	@if [ -z "$(FLUENT_BIT)" ]; then \
+	    echo "test-fluent-bit: FLUENT_BIT is not set: run make test-fluent-bit FLUENT_BIT=/path/to/fluent-bit" \
+	         "(fluent-bit-plugin/README.md says how to build one)" >&2; exit 2; fi
+	@[ -x "$(FLUENT_BIT)" ] || { echo "test-fluent-bit: $(FLUENT_BIT) is not an executable" >&2; exit 2; }
+
+test-fluent-bit: fluent-bit-var plugin
+	@$(CARGO) build --release --bin slack-audit --quiet
+	python3 $(PLUGIN_DIR)/test_real_fluent_bit.py "$(FLUENT_BIT)" $(PLUGIN_SO) $(RELEASE)/slack-audit
