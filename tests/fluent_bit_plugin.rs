@@ -234,3 +234,19 @@ fn permanent_error_is_logged_once_and_collecting_stops() {
     assert!(!stderr.contains(sim.token()), "the token reached the log");
     assert!(r.get(0, "exit_ms") < 1000.0);
 }
+
+/// The shipped .so carries no DWARF (`make plugin` strips it) but points to its debug file.
+#[test]
+fn plugin_is_stripped_and_links_its_debug_info() {
+    build_c();
+    assert!(have("readelf"), "readelf (binutils) is missing: run scripts/install-deps.sh");
+    let sections = |p: &Path| {
+        let out = Command::new("readelf").args(["-S", "-W"]).arg(p).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shipped = sections(&plugin());
+    assert!(!shipped.contains(".debug_info") && !shipped.contains(".symtab"), "not stripped:\n{shipped}");
+    assert!(shipped.contains(".gnu_debuglink"), "no debug link:\n{shipped}");
+    let debug = root().join("fluent-bit-plugin/build/slack_audit.so.debug");
+    assert!(sections(&debug).contains(".debug_info"), "{} holds no debug info", debug.display());
+}
