@@ -250,3 +250,20 @@ fn plugin_is_stripped_and_links_its_debug_info() {
     let debug = root().join("fluent-bit-plugin/build/slack_audit.so.debug");
     assert!(sections(&debug).contains(".debug_info"), "{} holds no debug info", debug.display());
 }
+
+/// With `threaded off` every input shares Fluent Bit's engine thread, where the proxy interface
+/// cannot tell two instances apart: the second is refused at Init, with a message that says why.
+#[test]
+fn two_instances_with_threaded_off_are_refused_clearly() {
+    build_c();
+    let sim = sim_with(1_000, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    let (pa, pb) = (props(&sim, &dir.path().join("a")), props(&sim, &dir.path().join("b")));
+    let r = run(host(), &["-T", "off", "-t", "3000"], &[(&out_a, pa), (&out_b, pb)], sim.token());
+    assert_eq!(r.out.status.code(), Some(3), "{}", describe(&r.out));
+    assert_eq!(r.summaries[0]["init"], "ok");
+    assert_eq!(r.summaries[1]["init"], "failed");
+    let stderr = String::from_utf8_lossy(&r.out.stderr);
+    assert!(stderr.contains("[error]") && stderr.contains("'threaded off' on at most one"), "{stderr}");
+}
