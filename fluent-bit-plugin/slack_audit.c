@@ -3,8 +3,40 @@
  *
  * A thin shell over the slack-audit C ABI (include/slack_audit.h), linked statically into this
  * .so. The collector fetches on its own thread; the input callback only picks up a ready batch
- * (never waits), hands its msgpack records to Fluent Bit and, in the cleanup callback (after
- * Fluent Bit copied them), acknowledges the batch: that is the moment the checkpoint moves.
+ * (never waits) and hands its msgpack records to Fluent Bit. The checkpoint moves
+ * (slack_audit_ack, cumulative) only once Fluent Bit has put the records in a chunk, as well as a
+ * proxy plugin can know it. What Fluent Bit does with the buffer (v2.1.10 .. v5.1.1 source):
+ *
+ * - src/flb_plugin_proxy.c, flb_proxy_register_input: `in->flags = def->flags |
+ *   FLB_INPUT_THREADED`; every proxy input is threaded unless the user sets the core property
+ *   `threaded off`. flb_proxy_input_cb_collect calls flb_input_log_append, ignores its result
+ *   and calls our cleanup callback in every case.
+ * - Threaded: src/flb_input_chunk.c, flb_input_chunk_append_raw -> append_to_ring_buffer only
+ *   copies the buffer into the instance's ring; if the ring is full it retries 10 times with
+ *   usleep(100000) and then drops the records ("could not enqueue records into the ring
+ *   buffer"). The engine moves ring entries into chunks in
+ *   flb_input_chunk_ring_buffer_collector, run by a 250 ms timer (src/flb_engine.c,
+ *   flb_engine_start: rb_ms = 250) and when the ring fills past its window; the loop breaks
+ *   while flb_input_paused() (mem_buf_limit, storage limits, rate gate: v5.1.1) or
+ *   flb_input_buf_paused() (v2.1.10). At shutdown and hot reload src/flb_input.c,
+ *   flb_input_instance_destroy calls flb_input_chunk_ring_buffer_cleanup, which discards what
+ *   is still in the ring.
+ * - `threaded off`: flb_input_chunk_append_raw calls input_chunk_append_raw directly, so the
+ *   chunk is written before the cleanup callback.
+ * - The plugin cannot read `threaded`: flb_input_get_property (src/flb_input.c) looks only in
+ *   ins->properties, and flb_input_set_property keeps core properties out of that list. It
+ *   can see which thread it runs on: src/flb_input_thread.c, input_thread_instance_init names
+ *   an input thread "flb-in-<name>-w<N>" (prctl, truncated to 15 bytes) before calling Init;
+ *   src/flb_lib.c, flb_lib_worker names the engine thread "flb-pipeline", where a non-threaded
+ *   input's Init and callbacks run.
+ *
+ * Hence: on the engine thread ("flb-pipeline") a batch is acknowledged in the cleanup callback.
+ * Anywhere else a batch whose hand-over returned promptly is kept and acknowledged by a later
+ * input callback once it has spent ACK_AFTER_MS in the ring while the input was not paused
+ * (six drain periods); a hand-over that took longer than SLOW_APPEND_MS went through the ten
+ * ring-full retries and may have been dropped, so that batch is handed over again. Nothing is
+ * acknowledged at Pause, PreExit, Exit or hot reload: what is still held comes again after the
+ * restart (a page or two of duplicates per stop, never a gap).
  *
  * Layouts and threading follow FLUENT_BIT.md: write only the first five fields of the
  * registration struct; every instance runs Init, callbacks and Exit on its own thread, so a
@@ -17,6 +49,8 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +61,16 @@
 #define NOPTIONS (sizeof slack_audit_option_names / sizeof slack_audit_option_names[0])
 /* Log lines drained from the library per callback, so a flood cannot hold the thread. */
 #define MAX_LOGS_PER_CALL 200
+/* Unpaused time a batch spends in Fluent Bit's ring before it counts as stored: the engine drains
+ * the ring every 250 ms; the rest is margin for a busy engine thread. With the fixed 1 s input
+ * callback, a batch is acknowledged two callbacks after its hand-over. */
+#define ACK_AFTER_MS 1500.0
+/* Each failed ring write costs usleep(100000), and the records are dropped after ten failures:
+ * a hand-over that returned sooner than ten sleeps was kept. A slower one may have been dropped
+ * (or succeeded at the last try: then handing it over again makes a duplicate). */
+#define SLOW_APPEND_MS 950.0
+/* Batches held for a later acknowledgement (the library allows 64 unacknowledged). */
+#define MAX_HELD 32
 
 /* Fluent Bit's log levels (the library uses the same numbers). */
 enum { FLB_ERROR = 1, FLB_WARN = 2, FLB_INFO = 3, FLB_DEBUG = 4 };
@@ -57,6 +101,14 @@ typedef int (*log_check_fn)(void *i_ins, int level);
 #define API_LOG_PRINT 4
 #define API_INPUT_LOG_CHECK 5
 
+/* A batch and its msgpack buffer (valid until the batch is freed). */
+struct held {
+    slack_audit_batch *b;
+    const uint8_t *data;
+    size_t len;
+    double appended; /* the instance's unpaused clock when the host took it */
+};
+
 struct instance {
     slack_audit *h;
     void *i_ins;
@@ -64,9 +116,20 @@ struct instance {
     log_print_fn log_print;
     log_check_fn log_check;
     int id;
-    /* The batch whose msgpack buffer Fluent Bit holds until the cleanup callback. */
-    slack_audit_batch *handed;
-    const uint8_t *handed_data;
+    /* Chunk written before the cleanup callback (threaded off, on Fluent Bit's engine thread). */
+    int sync_append;
+    /* The batch whose buffer Fluent Bit holds until the cleanup callback. */
+    struct held handed;
+    double handed_at; /* monotonic ms when the callback returned it */
+    /* A batch to hand over again: the host never confirmed it, or its ring write was slow. */
+    struct held redo;
+    /* Taken by the host, oldest first, waiting for ACK_AFTER_MS of unpaused time. */
+    struct held held[MAX_HELD];
+    int nheld;
+    /* The unpaused clock: milliseconds during which the input was not paused. */
+    pthread_mutex_t clock_lock;
+    double clock_base, clock_since;
+    int clock_running;
     int paused;   /* atomic: Pause may come from another thread */
     int stopping; /* atomic: PreExit */
     int failed;   /* a permanent error: collecting stopped, already logged */
@@ -110,6 +173,37 @@ static void drain_logs(const struct instance *in)
         }
         plog(in, level, "%s", msg);
     }
+}
+
+/* ---- Time ---- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Milliseconds the input has spent unpaused since Init. */
+static double active_ms(struct instance *in)
+{
+    pthread_mutex_lock(&in->clock_lock);
+    double t = in->clock_base + (in->clock_running ? now_ms() - in->clock_since : 0);
+    pthread_mutex_unlock(&in->clock_lock);
+    return t;
+}
+
+static void clock_run(struct instance *in, int run)
+{
+    pthread_mutex_lock(&in->clock_lock);
+    double now = now_ms();
+    if (in->clock_running && !run) {
+        in->clock_base += now - in->clock_since;
+    } else if (!in->clock_running && run) {
+        in->clock_since = now;
+    }
+    in->clock_running = run;
+    pthread_mutex_unlock(&in->clock_lock);
 }
 
 /* ---- The JSON config built from the properties ---- */
@@ -227,8 +321,46 @@ static int list_remove(struct instance *in)
     return found;
 }
 
-/* NULL-safe; used on an Init failure and at Exit. A batch Fluent Bit still holds is freed
- * without acknowledgement: it is delivered again after a restart. */
+static void held_free(struct held *x)
+{
+    slack_audit_batch_free(x->b);
+    memset(x, 0, sizeof *x);
+}
+
+/* Acknowledges held[0..=k] with one cumulative acknowledgement of held[k], then frees them.
+ * On failure they stay held and a later acknowledgement covers them. */
+static void ack_upto(struct instance *in, int k)
+{
+    char err[1024];
+    if (k < 0 || k >= in->nheld) {
+        return;
+    }
+    if (slack_audit_ack(in->h, in->held[k].b, err, sizeof err) != SLACK_AUDIT_OK) {
+        plog(in, FLB_ERROR, "cannot save the checkpoint (retried at the next callback): %s", err);
+        return;
+    }
+    for (int i = 0; i <= k; i++) {
+        held_free(&in->held[i]);
+    }
+    memmove(in->held, in->held + k + 1, (size_t)(in->nheld - k - 1) * sizeof in->held[0]);
+    in->nheld -= k + 1;
+    memset(in->held + in->nheld, 0, (size_t)(k + 1) * sizeof in->held[0]);
+}
+
+/* Acknowledges every held batch that has spent ACK_AFTER_MS unpaused in the ring, by when the
+ * engine's 250 ms drain has moved it into a chunk. */
+static void ack_stored(struct instance *in)
+{
+    double now = active_ms(in);
+    int k = -1;
+    while (k + 1 < in->nheld && now - in->held[k + 1].appended >= ACK_AFTER_MS) {
+        k++;
+    }
+    ack_upto(in, k);
+}
+
+/* NULL-safe; used on an Init failure and at Exit. Batches not known to be in a chunk are freed
+ * without acknowledgement: nothing acknowledges them later, so they come again after a restart. */
 static void instance_destroy(struct instance *in)
 {
     if (!in) {
@@ -237,11 +369,31 @@ static void instance_destroy(struct instance *in)
     if (in->h) {
         slack_audit_interrupt(in->h);
     }
-    slack_audit_batch_free(in->handed);
-    in->handed = NULL;
+    size_t events = 0;
+    int batches = 0;
+    for (int i = 0; i < in->nheld; i++) {
+        events += slack_audit_batch_len(in->held[i].b);
+        batches++;
+        held_free(&in->held[i]);
+    }
+    in->nheld = 0;
+    for (struct held *x = &in->handed; x; x = (x == &in->handed ? &in->redo : NULL)) {
+        if (x->b) {
+            events += slack_audit_batch_len(x->b);
+            batches++;
+            held_free(x);
+        }
+    }
+    if (batches > 0) {
+        plog(in, FLB_INFO,
+             "%d batch(es), %zu events, not yet known to be in a Fluent Bit chunk: not acknowledged, they "
+             "come again after a restart",
+             batches, events);
+    }
     drain_logs(in);
     slack_audit_shutdown(in->h);
     in->h = NULL;
+    pthread_mutex_destroy(&in->clock_lock);
     free(in);
 }
 
@@ -269,14 +421,18 @@ static void for_instances(void (*f)(struct instance *))
     pthread_mutex_unlock(&instances_lock);
 }
 
+/* The engine marks the input paused (and stops draining its ring) just before it calls Pause
+ * (src/flb_input_chunk.c, flb_input_chunk_protect), so held batches stop ageing here too. */
 static void do_pause(struct instance *in)
 {
     set_flag(&in->paused, 1);
+    clock_run(in, 0);
 }
 
 static void do_resume(struct instance *in)
 {
     set_flag(&in->paused, 0);
+    clock_run(in, 1);
 }
 
 static void do_pre_exit(struct instance *in)
@@ -317,6 +473,7 @@ EXPORT int FLBPluginInit(void *plugin)
     if (!in) {
         return -1;
     }
+    pthread_mutex_init(&in->clock_lock, NULL);
     in->i_ins = p->i_ins;
     in->get_property = (get_property_fn)p->api[API_INPUT_GET_PROPERTY];
     in->log_print = (log_print_fn)p->api[API_LOG_PRINT];
@@ -327,9 +484,17 @@ EXPORT int FLBPluginInit(void *plugin)
 
     if (current) {
         plog(in, FLB_ERROR,
-             "another slack_audit instance already runs on this thread (threaded off?): each instance "
-             "needs its own thread; remove 'threaded off' or run a single instance");
+             "another slack_audit instance already runs on this thread: with 'threaded off' every such "
+             "input shares Fluent Bit's engine thread, where the proxy interface cannot tell instances "
+             "apart. Set 'threaded off' on at most one slack_audit input, or use one input with several "
+             "sources");
         goto error;
+    }
+    /* The thread Fluent Bit runs Init on tells whether the chunk is written before the cleanup
+     * callback (see the top of this file). */
+    char thread_name[17] = {0};
+    if (prctl(PR_GET_NAME, thread_name, 0, 0, 0) == 0 && strcmp(thread_name, "flb-pipeline") == 0) {
+        in->sync_append = 1;
     }
     if (slack_audit_abi_version() != SLACK_AUDIT_ABI_VERSION) {
         plog(in, FLB_ERROR, "library ABI %u, plugin built for %u", slack_audit_abi_version(),
@@ -349,14 +514,29 @@ EXPORT int FLBPluginInit(void *plugin)
     free(json);
     list_add(in);
     current = in;
+    clock_run(in, 1);
     drain_logs(in);
-    plog(in, FLB_INFO, "started (slack-audit %s)", slack_audit_version());
+    plog(in, FLB_INFO, "started (slack-audit %s); %s", slack_audit_version(),
+         in->sync_append ? "threaded off: a batch is acknowledged once Fluent Bit wrote it to a chunk"
+                         : "threaded: a batch is acknowledged after it spent 1.5 s in Fluent Bit's ring "
+                           "buffer while the input was not paused (set 'threaded off' to acknowledge "
+                           "as soon as the chunk is written)");
     return 1;
 
 error:
     free(json);
     instance_destroy(in);
     return -1;
+}
+
+/* Hands `x` to the host (it keeps ownership until the cleanup callback). */
+static void hand_over(struct instance *in, struct held *x, void **data, size_t *len)
+{
+    in->handed = *x;
+    memset(x, 0, sizeof *x);
+    in->handed_at = now_ms();
+    *data = (void *)in->handed.data;
+    *len = in->handed.len;
 }
 
 EXPORT int FLBPluginInputCallback(void **data, size_t *len)
@@ -373,14 +553,28 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
     if (!in || !in->h) {
         return 0;
     }
-    if (in->handed) {
-        /* The host did not call the cleanup callback for the last buffer: it did not take it. */
-        plog(in, FLB_WARN, "the previous batch was not confirmed by the host; it will be delivered again after a restart");
-        slack_audit_batch_free(in->handed);
-        in->handed = NULL;
-        in->handed_data = NULL;
+    if (in->handed.b) {
+        /* No cleanup callback for the last buffer: the host did not take it. The next cumulative
+         * acknowledgement would cover it, so it is handed over again before anything newer. */
+        plog(in, FLB_WARN, "the host did not confirm the last batch (%zu events); handing it over again",
+             slack_audit_batch_len(in->handed.b));
+        in->redo = in->handed;
+        memset(&in->handed, 0, sizeof in->handed);
     }
-    if (in->failed || get_flag(&in->paused) || get_flag(&in->stopping)) {
+    if (get_flag(&in->stopping)) {
+        /* Nothing is acknowledged from PreExit on: the ring is discarded at exit. */
+        return 0;
+    }
+    ack_stored(in);
+    if (in->failed || get_flag(&in->paused)) {
+        drain_logs(in);
+        return 0;
+    }
+    if (in->redo.b) {
+        hand_over(in, &in->redo, data, len);
+        return 0;
+    }
+    if (in->nheld >= MAX_HELD) {
         drain_logs(in);
         return 0;
     }
@@ -402,39 +596,48 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
     if (!b) {
         return 0;
     }
-    const uint8_t *buf = NULL;
-    size_t n = 0;
-    st = slack_audit_batch_msgpack(b, &buf, &n, err, sizeof err);
-    if (st != SLACK_AUDIT_OK || n == 0) {
-        plog(in, FLB_ERROR, "cannot encode a batch (%d): %s", (int)st, err);
+    struct held x = {b, NULL, 0, 0};
+    st = slack_audit_batch_msgpack(b, &x.data, &x.len, err, sizeof err);
+    if (st != SLACK_AUDIT_OK || x.len == 0) {
+        /* Never acknowledged; the next acknowledgement would cover it, so stop here. */
+        plog(in, FLB_ERROR, "cannot encode a batch (%d): %s; collecting stopped until restart", (int)st, err);
+        in->failed = 1;
         slack_audit_batch_free(b);
         return 0;
     }
-    in->handed = b;
-    in->handed_data = buf;
-    *data = (void *)buf;
-    *len = n;
+    hand_over(in, &x, data, len);
     return 0;
 }
 
 EXPORT int FLBPluginInputCleanupCallback(void *data)
 {
     struct instance *in = current;
-    char err[1024];
 
-    if (!in || !in->handed || data != in->handed_data) {
+    if (!in || !in->handed.b || data != in->handed.data) {
         if (in && data) {
             plog(in, FLB_WARN, "cleanup for a buffer this instance did not hand over; ignored");
         }
         return 0;
     }
-    /* Fluent Bit has copied the records: make them durable, then free the batch. */
-    if (slack_audit_ack(in->h, in->handed, err, sizeof err) != SLACK_AUDIT_OK) {
-        plog(in, FLB_ERROR, "cannot save the checkpoint (these events come again after a restart): %s", err);
+    double took = now_ms() - in->handed_at;
+    struct held x = in->handed;
+    memset(&in->handed, 0, sizeof in->handed);
+    if ((!in->sync_append && took > SLOW_APPEND_MS) || in->nheld == MAX_HELD) {
+        /* append_to_ring_buffer found the ring full and slept; after ten tries it drops the
+         * records, and the proxy calls us all the same. */
+        plog(in, FLB_WARN,
+             "Fluent Bit took %.0f ms to take a batch: its ring buffer was full and it may have dropped "
+             "the records; handing them over again (a duplicate if they were kept)",
+             took);
+        in->redo = x;
+        return 0;
     }
-    slack_audit_batch_free(in->handed);
-    in->handed = NULL;
-    in->handed_data = NULL;
+    x.appended = active_ms(in);
+    in->held[in->nheld++] = x;
+    if (in->sync_append) {
+        /* threaded off: input_chunk_append_raw wrote the chunk before this callback. */
+        ack_upto(in, in->nheld - 1);
+    }
     drain_logs(in);
     return 0;
 }

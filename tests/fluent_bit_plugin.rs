@@ -2,12 +2,14 @@
 //! that behaves like Fluent Bit's proxy loader, against an in-process simulator.
 
 mod cbuild;
+mod flb;
 
 use cbuild::{build_c, c_build, describe, have, root, valgrind};
+use flb::{host, plugin, records, run};
 use slack_audit::sim::{Sim, SimConfig};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 const START: i64 = 1_650_000_000;
@@ -28,73 +30,9 @@ fn sim_with(events: usize, burst: usize, slow_ms: u64) -> Sim {
     .expect("sim")
 }
 
-fn plugin() -> PathBuf {
-    root().join("fluent-bit-plugin/build/slack_audit.so")
-}
-
 /// The properties every instance gets: the sim, a state dir, pages of 5000, no budget waits.
 fn props(sim: &Sim, state: &Path) -> Vec<String> {
-    vec![
-        format!("api_url={}", sim.audit_url()),
-        format!("state_dir={}", state.display()),
-        format!("limit={LIMIT}"),
-        "max_calls_per_minute=1000".into(),
-        "token_env=SLACK_AUDIT_FLB_TEST_TOKEN".into(),
-    ]
-}
-
-struct Run {
-    out: Output,
-    /// Per instance: init, events, batches, max_callback_ms, exit_ms.
-    summaries: Vec<HashMap<String, String>>,
-}
-
-impl Run {
-    fn get(&self, i: usize, key: &str) -> f64 {
-        self.summaries[i][key].parse().unwrap_or_else(|_| panic!("{key}: {}", describe(&self.out)))
-    }
-}
-
-/// Runs `cmd` (flb_host or valgrind flb_host) with `host_args`, then the plugin, then per
-/// instance `-i -o OUT -p …`.
-fn run(mut cmd: Command, host_args: &[&str], instances: &[(&Path, Vec<String>)], token: &str) -> Run {
-    cmd.args(host_args).arg(plugin());
-    for (out, props) in instances {
-        cmd.arg("-i").arg("-o").arg(out);
-        for p in props {
-            cmd.arg("-p").arg(p);
-        }
-    }
-    let out = cmd.env("SLACK_AUDIT_FLB_TEST_TOKEN", token).output().expect("run flb_host");
-    let summaries = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("instance "))
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect();
-    Run { out, summaries }
-}
-
-fn host() -> Command {
-    Command::new(c_build().join("flb_host"))
-}
-
-/// (id, seconds, action) lines of a host output file.
-fn records(path: &Path) -> Vec<(String, i64, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let mut it = l.split(' ');
-            let id = it.next().unwrap().to_string();
-            let t = it.next().expect("time").parse().expect("seconds");
-            (id, t, it.next().unwrap_or("-").to_string())
-        })
-        .collect()
+    flb::props(sim, state, LIMIT)
 }
 
 /// Every (id, date_create) of the dataset exactly once, nothing else.
@@ -132,19 +70,21 @@ fn full_drain_with_pause() {
     assert!(String::from_utf8_lossy(&r.out.stderr).contains("[info] [slack_audit #"), "no host log lines");
 }
 
-/// A stop after two batches, the second never confirmed (a crash before the cleanup callback),
-/// then a restart on the same state: nothing missing, duplicates at most that one batch.
+/// A crash (no PreExit/Exit) once three batches are in chunks, with Fluent Bit's 1 s callback,
+/// then a restart on the same state: nothing missing, and only the batches not yet acknowledged
+/// (the last two: a batch is acknowledged two callbacks after its hand-over) come again.
 #[test]
 fn restart_resumes_from_the_checkpoint() {
     build_c();
-    let sim = sim_with(20_000, 6_000, 0);
+    let sim = sim_with(30_000, 6_000, 0);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (out1, out2) = (dir.path().join("1.txt"), dir.path().join("2.txt"));
-    let r1 = run(host(), &["-b", "2", "-k", "-t", "60000"], &[(&out1, props(&sim, &state))], sim.token());
+    let r1 = run(host(), &["-c", "1000", "-b", "3", "-X", "-t", "60000"], &[(&out1, props(&sim, &state))], sim.token());
+    eprintln!("{}", describe(&r1.out));
     assert!(r1.out.status.success(), "{}", describe(&r1.out));
     let first = records(&out1);
-    assert_eq!(r1.get(0, "batches"), 2.0);
+    assert_eq!(r1.get(0, "batches"), 3.0);
     assert!(first.len() < sim.dataset().len());
     let r2 = run(host(), &["-w", "2500", "-t", "60000"], &[(&out2, props(&sim, &state))], sim.token());
     assert!(r2.out.status.success(), "{}", describe(&r2.out));
@@ -152,7 +92,7 @@ fn restart_resumes_from_the_checkpoint() {
     let ids1: HashSet<&String> = first.iter().map(|r| &r.0).collect();
     let dups = second.iter().filter(|r| ids1.contains(&r.0)).count();
     eprintln!("restart: first run {} events, second {}, duplicates {dups}", first.len(), second.len());
-    assert!(dups > 0 && dups <= LIMIT, "duplicates {dups}: expected the one unconfirmed batch");
+    assert!(dups > 0 && dups <= 2 * LIMIT, "duplicates {dups}: expected the two unacknowledged batches");
     let mut union: Vec<_> = first.into_iter().filter(|r| !second.iter().any(|s| s.0 == r.0)).collect();
     union.extend(second);
     assert_exactly_once(&sim, &union);
@@ -293,4 +233,37 @@ fn permanent_error_is_logged_once_and_collecting_stops() {
     assert!(stopped[0].contains("[error]") && stopped[0].contains("token"), "{stderr}");
     assert!(!stderr.contains(sim.token()), "the token reached the log");
     assert!(r.get(0, "exit_ms") < 1000.0);
+}
+
+/// The shipped .so carries no DWARF (`make plugin` strips it) but points to its debug file.
+#[test]
+fn plugin_is_stripped_and_links_its_debug_info() {
+    build_c();
+    assert!(have("readelf"), "readelf (binutils) is missing: run scripts/install-deps.sh");
+    let sections = |p: &Path| {
+        let out = Command::new("readelf").args(["-S", "-W"]).arg(p).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shipped = sections(&plugin());
+    assert!(!shipped.contains(".debug_info") && !shipped.contains(".symtab"), "not stripped:\n{shipped}");
+    assert!(shipped.contains(".gnu_debuglink"), "no debug link:\n{shipped}");
+    let debug = root().join("fluent-bit-plugin/build/slack_audit.so.debug");
+    assert!(sections(&debug).contains(".debug_info"), "{} holds no debug info", debug.display());
+}
+
+/// With `threaded off` every input shares Fluent Bit's engine thread, where the proxy interface
+/// cannot tell two instances apart: the second is refused at Init, with a message that says why.
+#[test]
+fn two_instances_with_threaded_off_are_refused_clearly() {
+    build_c();
+    let sim = sim_with(1_000, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    let (pa, pb) = (props(&sim, &dir.path().join("a")), props(&sim, &dir.path().join("b")));
+    let r = run(host(), &["-T", "off", "-t", "3000"], &[(&out_a, pa), (&out_b, pb)], sim.token());
+    assert_eq!(r.out.status.code(), Some(3), "{}", describe(&r.out));
+    assert_eq!(r.summaries[0]["init"], "ok");
+    assert_eq!(r.summaries[1]["init"], "failed");
+    let stderr = String::from_utf8_lossy(&r.out.stderr);
+    assert!(stderr.contains("[error]") && stderr.contains("'threaded off' on at most one"), "{stderr}");
 }

@@ -1,35 +1,69 @@
-/* flb_host: loads a proxy input plugin exactly like Fluent Bit's proxy loader and checks what
- * it hands over. Used by tests/fluent_bit_plugin.rs.
+/* flb_host: loads a proxy input plugin like Fluent Bit's proxy loader and stores what it hands
+ * over the way Fluent Bit does. Used by tests/fluent_bit_plugin.rs and
+ * tests/fluent_bit_durability.rs.
  *
- *   flb_host [global options] PLUGIN.so -i [-o OUT] [-p key=value]... [-i ...]...
+ *   flb_host [global options] PLUGIN.so -i [-o CHUNKS] [-p key=value]... [-i ...]...
  *
  * Global options (before PLUGIN.so):
- *   -n N      stop an instance after N events        -b N   stop after N batches
- *   -t MS     stop an instance after MS milliseconds  -w MS  stop after MS without data (once data came)
- *   -c MS     callback period (default 50; Fluent Bit uses 1000)
- *   -P K:MS   pause after K batches for MS milliseconds, then resume (no data may come while paused)
- *   -k        crash emulation: do not call the cleanup callback for the last batch before stopping
+ *   -n N      stop after N events are in chunks      -b N   stop after N batches are in chunks
+ *   -t MS     stop after MS milliseconds              -w MS  stop after MS without new chunk data
+ *                                                            (once data came)
+ *   -c MS     input callback period (default 50; Fluent Bit's proxy uses 1000)
+ *   -T off    threaded off: Init, callbacks and Exit of every instance run on one "engine"
+ *             thread named flb-pipeline, and the chunk is written before the cleanup callback
+ *   -D MS     ring drain period (default 250, Fluent Bit's)
+ *   -R N      ring capacity in entries (default 1024, Fluent Bit's)
+ *   -P K:MS[:E]  after the K-th hand-over (then every E more) the engine pauses the input for MS:
+ *             no drain, Pause called, then Resume (the callback still runs as a check: no data
+ *             may come while paused)
+ *   -S K:MS   after the K-th hand-over the engine thread is busy for MS: no drain, no pause
+ *   -X        crash at the stop condition: _exit right after the summary, no PreExit/Exit
+ *   -U K      ignore the K-th buffer handed over: neither stored nor given back with the cleanup
+ *             callback (not what Fluent Bit does; the plugin must not lose it either)
  *   -v        host log level debug (default info)
  *   -K        keep the plugin loaded at the end (no dlclose), so valgrind can name its frames
  *
- * Per instance, after -i: -o FILE receives one line "id seconds action" per record; -p key=value is a
- * property (looked up case-insensitively, like Fluent Bit).
+ * Per instance, after -i: -o FILE is the instance's chunk store, one line "id seconds action" per
+ * record, appended and fsync'ed as the records reach a chunk; -p key=value is a property (looked
+ * up case-insensitively, like Fluent Bit).
  *
- * What happens (FLUENT_BIT.md): dlopen; FLBPluginRegister with a 32-byte struct (pre-5.0 hosts)
- * and a 48-byte one (bytes 32..48 must stay untouched); per instance a thread that calls
- * FLBPluginInit, then the input callback every period, copies each buffer, calls the cleanup
- * callback, decodes the copy with msgpack-c ([EventTime, map] or [[EventTime, map], map]; body
- * has "id" and "date_create"; EventTime seconds == date_create); then PreExit and Exit (timed);
- * finally FLBPluginUnregister and dlclose.
+ * What Fluent Bit does, and this host too (v2.1.10 .. v5.1.1; FLUENT_BIT.md):
+ * - src/flb_plugin_proxy.c: every proxy input is threaded (`def->flags | FLB_INPUT_THREADED`)
+ *   unless `threaded off`; flb_proxy_input_cb_collect calls the input callback every second,
+ *   then flb_input_log_append, ignores its result, and calls the cleanup callback in every case.
+ * - Threaded (src/flb_input_chunk.c, append_to_ring_buffer): the buffer is copied into the
+ *   instance's ring; when the ring is full, 10 retries 100 ms apart, then the records are
+ *   dropped. The input thread is named "flb-in-<name>-w0" (src/flb_input_thread.c,
+ *   input_thread_instance_init, prctl truncates to 15 bytes) before Init.
+ * - The engine (src/flb_engine.c, 250 ms timer -> flb_input_chunk_ring_buffer_collector) moves
+ *   ring entries into chunks, and skips an input while it is paused (flb_input_paused). The
+ *   engine marks the input paused in flb_input_chunk_protect, right after asking the input
+ *   thread to call Pause.
+ * - Threaded off (flb_input_chunk_append_raw -> input_chunk_append_raw): the chunk is written
+ *   before the cleanup callback, on the engine thread ("flb-pipeline", src/flb_lib.c), and
+ *   refused while the input is paused.
+ * - Shutdown (SIGTERM, or a stop condition here): flb_engine_stop_ingestion pauses every input
+ *   (Pause), PreExit and Exit follow, and flb_input_instance_destroy calls
+ *   flb_input_chunk_ring_buffer_cleanup, which discards the ring. Fluent Bit may still drain
+ *   during its grace period; this host takes the worst case (an engine busy flushing) and drains
+ *   nothing after the stop.
+ * - SIGKILL: whatever reached the chunk file is kept (storage.type filesystem).
+ * Checks: registration with a 32-byte struct (pre-5.0 hosts) and a 48-byte one (bytes 32..48
+ * must stay untouched); every record decoded with msgpack-c ([EventTime, map] or [[EventTime,
+ * map], map]; body has "id" and "date_create"; EventTime seconds == date_create).
  *
- * stdout: one summary line per instance "instance I: init=ok|failed events=E batches=B
- * bad_records=R paused_data=D max_callback_ms=C exit_ms=X"; exit status 0 when everything
- * checked out, 3 when an Init failed, 1 for any other failure.
+ * stdout: one summary line per instance "instance I: init=ok|failed events=E batches=B handed=H
+ * dropped=D discarded=X bad_records=R paused_data=P max_callback_ms=C exit_ms=X"; exit status 0
+ * when everything checked out, 3 when an Init failed, 1 for any other failure.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <msgpack.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,22 +93,43 @@ static struct {
     unregister_fn unregister;
 } sym;
 
+struct entry {
+    char *buf;
+    size_t len;
+};
+
 struct instance {
     int index;
     const char *out_path;
     const char *keys[MAX_PROPS];
     const char *values[MAX_PROPS];
     int nprops;
+    int out_fd;
+    /* The ring and the engine's view of the input, under `lock`. */
+    pthread_mutex_t lock;
+    struct entry *ring;
+    int ring_head, ring_count;
+    int engine_paused; /* flb_input_paused(): the drain skips the input */
+    double busy_until; /* the engine drains nothing before this (ms) */
+    double last_stored;
+    int finished;      /* the instance stopped: nothing is drained any more */
     /* results */
     int init_ok;
-    long events, batches, bad_records, paused_data;
+    long events, batches, offered, handed, dropped, discarded, bad_records, paused_data;
     double max_callback_ms, exit_ms;
     int failed;
+    /* the instance loop */
+    double start;
+    long next_pause;
 };
 
 static long max_events = -1, max_batches = -1, time_limit_ms = -1, idle_ms = -1, period_ms = 50;
-static long pause_after = -1, pause_ms = 0;
-static int crash_last, keep_loaded, host_level = 3;
+static long pause_after = -1, pause_ms = 0, pause_every = 0, stall_after = -1, stall_ms = 0;
+static long drain_ms = 250, ring_cap = 1024, ignore_nth = -1;
+static int threaded_off, crash_at_stop, keep_loaded, host_level = 3;
+static volatile sig_atomic_t term_requested;
+static int ninst;
+static struct instance inst[MAX_INSTANCES];
 
 /* The struct FLBPluginInit receives: name, api, i_ins, context. Shared by all instances. */
 static struct {
@@ -236,110 +291,302 @@ static long decode(struct instance *in, const char *buf, size_t len, FILE *out)
     return n;
 }
 
+/* ---- Chunks ---- */
+
+/* Writes the records of `buf` to the instance's chunk file in one write(), then fsync: what
+ * storage.type filesystem would keep across a kill. Called without in->lock (a ring write never
+ * waits for a drain in Fluent Bit: the ring is lock-free); one writer per instance at a time. */
+static void store_chunk(struct instance *in, const char *buf, size_t len)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&text, &n);
+    if (!mem) {
+        failf(in, "out of memory");
+        return;
+    }
+    long records = decode(in, buf, len, mem);
+    fclose(mem);
+    if (in->out_fd >= 0 && n > 0) {
+        if (write(in->out_fd, text, n) != (ssize_t)n || fsync(in->out_fd) != 0) {
+            failf(in, "cannot write the chunk file");
+        }
+    }
+    free(text);
+    pthread_mutex_lock(&in->lock);
+    in->events += records;
+    in->batches++;
+    in->last_stored = now_ms();
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* flb_input_chunk_ring_buffer_collector for one instance (the engine thread). */
+static void drain(struct instance *in)
+{
+    for (;;) {
+        pthread_mutex_lock(&in->lock);
+        if (in->finished || in->engine_paused || now_ms() < in->busy_until || in->ring_count == 0) {
+            pthread_mutex_unlock(&in->lock);
+            return;
+        }
+        struct entry e = in->ring[in->ring_head];
+        in->ring_head = (in->ring_head + 1) % (int)ring_cap;
+        in->ring_count--;
+        pthread_mutex_unlock(&in->lock);
+        store_chunk(in, e.buf, e.len);
+        free(e.buf);
+    }
+}
+
+/* append_to_ring_buffer: copy, then up to 10 tries 100 ms apart; -1 when dropped. */
+static int ring_append(struct instance *in, const void *data, size_t len)
+{
+    char *copy = malloc(len);
+    if (!copy) {
+        return -1;
+    }
+    memcpy(copy, data, len);
+    for (int tries = 0; tries < 10; tries++) {
+        pthread_mutex_lock(&in->lock);
+        if (in->ring_count < ring_cap) {
+            in->ring[(in->ring_head + in->ring_count) % (int)ring_cap] = (struct entry){copy, len};
+            in->ring_count++;
+            pthread_mutex_unlock(&in->lock);
+            return 0;
+        }
+        pthread_mutex_unlock(&in->lock);
+        sleep_ms(100);
+    }
+    log_print(1, "flb_host", 0, "[input] could not enqueue records into the ring buffer (instance %d)", in->index);
+    free(copy);
+    return -1;
+}
+
+/* flb_input_log_append: the ring when threaded, the chunk itself when not (refused while paused). */
+static void log_append(struct instance *in, const void *data, size_t len)
+{
+    if (!threaded_off) {
+        if (ring_append(in, data, len) != 0) {
+            in->dropped++;
+        }
+        return;
+    }
+    pthread_mutex_lock(&in->lock);
+    int paused = in->engine_paused;
+    in->dropped += paused;
+    pthread_mutex_unlock(&in->lock);
+    if (!paused) {
+        store_chunk(in, data, len);
+    }
+}
+
 /* ---- One instance ---- */
 
-static void *run_instance(void *arg)
+static int should_stop(struct instance *in)
 {
-    struct instance *in = arg;
-    FILE *out = NULL;
-    int ret;
+    double now = now_ms();
+    pthread_mutex_lock(&in->lock);
+    long events = in->events, batches = in->batches;
+    double last = in->last_stored;
+    pthread_mutex_unlock(&in->lock);
+    return term_requested || (max_events >= 0 && events >= max_events) ||
+           (max_batches >= 0 && batches >= max_batches) ||
+           (time_limit_ms >= 0 && now - in->start >= (double)time_limit_ms) ||
+           (idle_ms >= 0 && last > 0 && now - last >= (double)idle_ms);
+}
 
+static int init_instance(struct instance *in)
+{
     pthread_mutex_lock(&init_lock);
     proxy_plugin.i_ins = in;
-    ret = sym.init(&proxy_plugin);
+    int ret = sym.init(&proxy_plugin);
     proxy_plugin.i_ins = NULL;
     pthread_mutex_unlock(&init_lock);
     if (ret <= 0) {
-        return NULL;
+        return 0;
     }
     in->init_ok = 1;
-    if (in->out_path) {
-        out = fopen(in->out_path, "w");
-        if (!out) {
-            failf(in, "cannot open %s", in->out_path);
-            goto out;
-        }
+    in->start = now_ms();
+    in->next_pause = pause_after;
+    return 1;
+}
+
+/* The input callback, the append and the cleanup callback, once; 1 when data came. */
+static int tick(struct instance *in)
+{
+    void *data = (void *)1;
+    size_t len = 12345;
+    double t0 = now_ms();
+    int ret = sym.callback(&data, &len);
+    double took = now_ms() - t0;
+    if (took > in->max_callback_ms) {
+        in->max_callback_ms = took;
     }
+    if (ret != 0) {
+        failf(in, "input callback returned %d", ret);
+    }
+    if (len == 0) {
+        if (data != NULL) {
+            failf(in, "no data but *data is not NULL");
+        }
+        return 0;
+    }
+    if (!data) {
+        failf(in, "len %zu with NULL data", len);
+        return 0;
+    }
+    if (++in->offered == ignore_nth) {
+        log_print(2, "flb_host", 0, "ignoring buffer %ld (-U): no cleanup callback", in->offered);
+        return 0;
+    }
+    log_append(in, data, len);
+    sym.cleanup(data);
+    in->handed++;
+    if (stall_after >= 0 && in->handed == stall_after) {
+        pthread_mutex_lock(&in->lock);
+        in->busy_until = now_ms() + (double)stall_ms;
+        pthread_mutex_unlock(&in->lock);
+    }
+    return 1;
+}
 
-    double start = now_ms(), last_data = -1;
-    for (;;) {
-        if (max_events >= 0 && in->events >= max_events) {
-            break;
-        }
-        if (max_batches >= 0 && in->batches >= max_batches) {
-            break;
-        }
-        if (time_limit_ms >= 0 && now_ms() - start >= (double)time_limit_ms) {
-            break;
-        }
-        if (idle_ms >= 0 && last_data >= 0 && now_ms() - last_data >= (double)idle_ms) {
-            break;
-        }
-        if (pause_after >= 0 && in->batches == pause_after) {
-            pause_after = -1; /* once (all instances share the setting; good enough for tests) */
-            sym.pause();
-            double until = now_ms() + (double)pause_ms;
-            while (now_ms() < until) {
-                void *data = NULL;
-                size_t len = 0;
-                sym.callback(&data, &len);
-                if (len > 0) {
-                    in->paused_data++;
-                    sym.cleanup(data);
-                }
-                sleep_ms(period_ms);
-            }
-            sym.resume();
-        }
-
-        void *data = (void *)1;
-        size_t len = 12345;
-        double t0 = now_ms();
-        ret = sym.callback(&data, &len);
-        double took = now_ms() - t0;
-        if (took > in->max_callback_ms) {
-            in->max_callback_ms = took;
-        }
-        if (ret != 0) {
-            failf(in, "input callback returned %d", ret);
-        }
-        if (len == 0) {
-            if (data != NULL) {
-                failf(in, "no data but *data is not NULL");
-            }
-            sleep_ms(period_ms);
-            continue;
-        }
-        if (!data) {
-            failf(in, "len %zu with NULL data", len);
-            break;
-        }
-        /* The host copies the buffer, then gives it back. */
-        char *copy = malloc(len);
-        if (!copy) {
-            failf(in, "out of memory");
-            break;
-        }
-        memcpy(copy, data, len);
-        int last = (max_batches >= 0 && in->batches + 1 >= max_batches);
-        if (!(crash_last && last)) {
+/* flb_input_chunk_protect: the engine marks the input paused, then Pause reaches the plugin. */
+static void maybe_pause(struct instance *in)
+{
+    if (in->next_pause < 0 || in->handed < in->next_pause) {
+        return;
+    }
+    in->next_pause = pause_every > 0 ? in->next_pause + pause_every : -1;
+    pthread_mutex_lock(&in->lock);
+    in->engine_paused = 1;
+    pthread_mutex_unlock(&in->lock);
+    sym.pause();
+    double until = now_ms() + (double)pause_ms;
+    while (now_ms() < until && !term_requested) {
+        void *data = NULL;
+        size_t len = 0;
+        sym.callback(&data, &len);
+        if (len > 0) {
+            in->paused_data++;
             sym.cleanup(data);
         }
-        in->events += decode(in, copy, len, out);
-        in->batches++;
-        free(copy);
-        last_data = now_ms();
+        sleep_ms(period_ms);
     }
+    pthread_mutex_lock(&in->lock);
+    in->engine_paused = 0;
+    pthread_mutex_unlock(&in->lock);
+    sym.resume();
+}
 
-out:
-    if (out) {
-        fclose(out);
+/* Shutdown: stop ingestion (Pause), no more drains, PreExit and Exit, then the ring is discarded. */
+static void stop_instance(struct instance *in)
+{
+    if (crash_at_stop) {
+        return;
     }
+    pthread_mutex_lock(&in->lock);
+    in->finished = 1;
+    pthread_mutex_unlock(&in->lock);
+    sym.pause();
     sym.pre_exit(0);
     double t0 = now_ms();
     sym.exit();
     in->exit_ms = now_ms() - t0;
+    pthread_mutex_lock(&in->lock);
+    while (in->ring_count > 0) {
+        free(in->ring[in->ring_head].buf);
+        in->ring_head = (in->ring_head + 1) % (int)ring_cap;
+        in->ring_count--;
+        in->discarded++;
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void name_thread(const char *name)
+{
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+/* Threaded: Init, callbacks and Exit on the instance's own thread. */
+static void *run_instance(void *arg)
+{
+    struct instance *in = arg;
+    char name[64];
+    snprintf(name, sizeof name, "flb-in-slack_audit.%d-w0", in->index);
+    name_thread(name);
+    if (init_instance(in)) {
+        while (!should_stop(in)) {
+            maybe_pause(in);
+            tick(in);
+            sleep_ms(period_ms);
+        }
+        stop_instance(in);
+    }
+    pthread_mutex_lock(&in->lock);
+    in->finished = 1;
+    pthread_mutex_unlock(&in->lock);
     return NULL;
+}
+
+/* Threaded off: every instance's Init, callbacks and Exit on the engine thread. */
+static void *run_engine_inputs(void *arg)
+{
+    (void)arg;
+    name_thread("flb-pipeline");
+    int live = 0;
+    for (int i = 0; i < ninst; i++) {
+        live += init_instance(&inst[i]);
+        if (!inst[i].init_ok) {
+            break; /* Fluent Bit aborts start-up on a failed Init */
+        }
+    }
+    if (live < ninst) {
+        for (int i = 0; i < ninst; i++) {
+            if (inst[i].init_ok) {
+                stop_instance(&inst[i]);
+            }
+        }
+        return NULL;
+    }
+    for (;;) {
+        int running = 0;
+        for (int i = 0; i < ninst; i++) {
+            struct instance *in = &inst[i];
+            if (in->finished) {
+                continue;
+            }
+            if (should_stop(in)) {
+                stop_instance(in);
+                in->finished = 1;
+                continue;
+            }
+            running++;
+            maybe_pause(in);
+            tick(in);
+        }
+        if (!running) {
+            break;
+        }
+        sleep_ms(period_ms);
+    }
+    return NULL;
+}
+
+static void *run_engine(void *arg)
+{
+    run_engine_inputs(arg);
+    for (int i = 0; i < ninst; i++) {
+        pthread_mutex_lock(&inst[i].lock);
+        inst[i].finished = 1;
+        pthread_mutex_unlock(&inst[i].lock);
+    }
+    return NULL;
+}
+
+static void on_term(int sig)
+{
+    (void)sig;
+    term_requested = 1;
 }
 
 /* ---- Main ---- */
@@ -387,15 +634,35 @@ out:
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: flb_host [-n N] [-b N] [-t MS] [-w MS] [-c MS] [-P K:MS] [-k] [-v] PLUGIN.so "
-                    "-i [-o OUT] [-p key=value]... [-i ...]\n");
+    fprintf(stderr, "usage: flb_host [-n N] [-b N] [-t MS] [-w MS] [-c MS] [-T off] [-D MS] [-R N] [-P K:MS[:E]] "
+                    "[-S K:MS] [-X] [-U K] [-v] [-K] PLUGIN.so -i [-o CHUNKS] [-p key=value]... [-i ...]\n");
+}
+
+static int summarize(void)
+{
+    int rc = 0;
+    for (int i = 0; i < ninst; i++) {
+        struct instance *in = &inst[i];
+        pthread_mutex_lock(&in->lock);
+        printf("instance %d: init=%s events=%ld batches=%ld handed=%ld dropped=%ld discarded=%ld bad_records=%ld "
+               "paused_data=%ld max_callback_ms=%.1f exit_ms=%.1f\n",
+               i, in->init_ok ? "ok" : "failed", in->events, in->batches, in->handed, in->dropped, in->discarded,
+               in->bad_records, in->paused_data, in->max_callback_ms, in->exit_ms);
+        if (!in->init_ok) {
+            rc = rc ? rc : 3;
+        } else if (in->failed || in->bad_records || in->paused_data) {
+            rc = 1;
+        }
+        pthread_mutex_unlock(&in->lock);
+    }
+    fflush(stdout);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    struct instance inst[MAX_INSTANCES];
     pthread_t threads[MAX_INSTANCES];
-    int ninst = 0, rc = 1, a = 1;
+    int nthreads = 0, rc = 1, a = 1;
     void *dl = NULL;
     const char *path = NULL;
 
@@ -403,8 +670,8 @@ int main(int argc, char **argv)
     for (; a < argc && argv[a][0] == '-'; a++) {
         const char *o = argv[a];
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (strcmp(o, "-k") == 0) {
-            crash_last = 1;
+        if (strcmp(o, "-X") == 0) {
+            crash_at_stop = 1;
             continue;
         }
         if (strcmp(o, "-K") == 0) {
@@ -430,7 +697,16 @@ int main(int argc, char **argv)
             idle_ms = atol(v);
         } else if (strcmp(o, "-c") == 0) {
             period_ms = atol(v);
-        } else if (strcmp(o, "-P") == 0 && sscanf(v, "%ld:%ld", &pause_after, &pause_ms) == 2) {
+        } else if (strcmp(o, "-P") == 0 && sscanf(v, "%ld:%ld:%ld", &pause_after, &pause_ms, &pause_every) >= 2) {
+        } else if (strcmp(o, "-S") == 0 && sscanf(v, "%ld:%ld", &stall_after, &stall_ms) == 2) {
+        } else if (strcmp(o, "-T") == 0 && strcmp(v, "off") == 0) {
+            threaded_off = 1;
+        } else if (strcmp(o, "-D") == 0 && atol(v) > 0) {
+            drain_ms = atol(v);
+        } else if (strcmp(o, "-U") == 0 && atol(v) > 0) {
+            ignore_nth = atol(v);
+        } else if (strcmp(o, "-R") == 0 && atol(v) > 0) {
+            ring_cap = atol(v);
         } else {
             usage();
             return 2;
@@ -508,28 +784,64 @@ int main(int argc, char **argv)
     proxy_plugin.api = api_table;
 
     for (int i = 0; i < ninst; i++) {
-        if (pthread_create(&threads[i], NULL, run_instance, &inst[i]) != 0) {
-            fprintf(stderr, "flb_host: pthread_create failed\n");
-            ninst = i;
-            goto join;
+        struct instance *in = &inst[i];
+        pthread_mutex_init(&in->lock, NULL);
+        in->ring = calloc((size_t)ring_cap, sizeof *in->ring);
+        in->out_fd = -1;
+        if (in->out_path) {
+            in->out_fd = open(in->out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        }
+        if (!in->ring || (in->out_path && in->out_fd < 0)) {
+            fprintf(stderr, "flb_host: cannot open %s\n", in->out_path ? in->out_path : "(ring)");
+            goto out;
         }
     }
-join:
-    rc = 0;
-    for (int i = 0; i < ninst; i++) {
+    signal(SIGTERM, on_term);
+    if (threaded_off) {
+        if (pthread_create(&threads[0], NULL, run_engine, NULL) == 0) {
+            nthreads = 1;
+        }
+    } else {
+        for (int i = 0; i < ninst; i++) {
+            if (pthread_create(&threads[i], NULL, run_instance, &inst[i]) != 0) {
+                fprintf(stderr, "flb_host: pthread_create failed\n");
+                break;
+            }
+            nthreads++;
+        }
+    }
+    /* This thread is the engine: drain every ring on a timer until every instance stopped, and
+     * nothing after a SIGTERM. With -X the first instance to reach the stop condition ends the
+     * process like a kill -9. */
+    for (;;) {
+        int live = 0, stop = 0;
+        for (int i = 0; i < ninst; i++) {
+            pthread_mutex_lock(&inst[i].lock);
+            live += !inst[i].finished;
+            pthread_mutex_unlock(&inst[i].lock);
+            stop |= inst[i].init_ok && crash_at_stop && should_stop(&inst[i]);
+        }
+        if (stop) {
+            summarize();
+            _exit(0);
+        }
+        if (!live || nthreads == 0) {
+            break;
+        }
+        sleep_ms(drain_ms);
+        for (int i = 0; i < ninst && !threaded_off && !term_requested; i++) {
+            drain(&inst[i]);
+        }
+    }
+    for (int i = 0; i < nthreads; i++) {
         pthread_join(threads[i], NULL);
     }
+    rc = summarize();
     for (int i = 0; i < ninst; i++) {
-        struct instance *in = &inst[i];
-        printf("instance %d: init=%s events=%ld batches=%ld bad_records=%ld paused_data=%ld max_callback_ms=%.1f "
-               "exit_ms=%.1f\n",
-               i, in->init_ok ? "ok" : "failed", in->events, in->batches, in->bad_records, in->paused_data,
-               in->max_callback_ms, in->exit_ms);
-        if (!in->init_ok) {
-            rc = rc ? rc : 3;
-        } else if (in->failed || in->bad_records || in->paused_data) {
-            rc = 1;
+        if (inst[i].out_fd >= 0) {
+            close(inst[i].out_fd);
         }
+        free(inst[i].ring);
     }
     if (sym.unregister(NULL) != 0) {
         rc = 1;
