@@ -10,7 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::logs::{Level, LogQueue};
 use crate::sequence::StreamState;
 use crate::signal::StopSignal;
-use crate::state::{open_stream, StateError, StreamStore};
+use crate::state::{open_stream_waiting, StateError, StreamStore};
 use crate::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -180,7 +180,14 @@ pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are 
 
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
+    /// A stream locked by another process is waited for up to `lock_wait`.
     pub fn start(cfg: Config) -> Result<Collection, StartError> {
+        Self::start_cancellable(cfg, &|| false)
+    }
+
+    /// As [`Collection::start`]; `cancelled` ends a wait for a locked stream early (the CLI
+    /// passes "a signal arrived or stdout's reader is gone").
+    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, StartError> {
         let logs = Arc::new(LogQueue::default());
         if cfg.tls_insecure {
             logs.push(Level::Warn, TLS_INSECURE_WARNING);
@@ -192,7 +199,8 @@ impl Collection {
         let mut specs = Vec::new();
         for spec in streams_for(&cfg) {
             let (store, state) =
-                open_stream(&cfg.state_dir, &spec.name, &spec.description).map_err(StartError::State)?;
+                open_stream_waiting(&cfg.state_dir, &spec.name, &spec.description, cfg.lock_wait, cancelled)
+                    .map_err(StartError::State)?;
             logs.push(
                 Level::Info,
                 match state.checkpoint.or(state.web.as_ref().and_then(|w| w.walked_at)) {

@@ -6,6 +6,7 @@ mod check;
 mod run;
 mod signals;
 mod state_cmd;
+mod stdout;
 mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
