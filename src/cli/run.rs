@@ -34,7 +34,11 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
     let interrupter = collection.interrupter();
     signals::on_stop(move || interrupter.interrupt());
 
-    let mut out = std::io::stdout().lock();
+    // On a pipe, lines go out in whole-line writes of at most PIPE_BUF bytes, which the kernel
+    // makes atomic: a kill -9 between writes never leaves half a line for the reader (Logstash
+    // would turn it into a _jsonparsefailure event). Only a line longer than that can be cut.
+    let chunk = if stdout::unread_bytes().is_some() { libc::PIPE_BUF } else { OUT_CHUNK };
+    let mut out = stdout::raw();
     let mut buf = Vec::with_capacity(OUT_CHUNK + (64 << 10));
     let code = loop {
         print_logs(&collection, ui);
@@ -45,7 +49,7 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
         ui.tick(&collection.stats());
         match collection.collect(Duration::from_millis(250)) {
             Ok(Collected::Batch(batch)) => {
-                if let Err(e) = write_batch(&mut out, &mut buf, &batch) {
+                if let Err(e) = write_batch(&mut *out, &mut buf, &batch, chunk) {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
                     if e.kind() == ErrorKind::BrokenPipe {
@@ -164,11 +168,17 @@ fn wait_until_read() -> Drain {
 const OUT_CHUNK: usize = 256 << 10;
 
 /// Writes every event of `batch` as one line and flushes: only then may it be acknowledged.
-fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch) -> std::io::Result<()> {
+/// Each write holds whole lines, at most `chunk` bytes of them (a longer line is written alone).
+fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch, chunk: usize) -> std::io::Result<()> {
     buf.clear();
     for i in 0..batch.len() {
+        let start = buf.len();
         ndjson_line(buf, batch.event(i).0);
-        if buf.len() >= OUT_CHUNK {
+        if buf.len() > chunk && start > 0 {
+            out.write_all(&buf[..start])?;
+            buf.drain(..start);
+        }
+        if buf.len() >= chunk {
             out.write_all(buf)?;
             buf.clear();
         }

@@ -47,6 +47,14 @@ pub fn watch(on_gone: impl Fn() + Send + 'static) {
     });
 }
 
+/// fd 1 without std's line buffering, so each `write` is one write(2) of exactly what `run`
+/// chose to put together. Never closed (ManuallyDrop).
+pub fn raw() -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: fd 1 stays open for the whole process; ManuallyDrop never closes it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(STDOUT) })
+}
+
 /// Bytes written to stdout that its reader has not taken yet, when stdout is a pipe.
 pub fn unread_bytes() -> Option<usize> {
     // SAFETY: fstat and ioctl(FIONREAD) on fd 1 write only into the locals passed.

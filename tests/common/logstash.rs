@@ -201,6 +201,9 @@ pub struct Pipe {
     pub lines: Arc<AtomicUsize>,
     /// Where the command's stderr goes (Logstash's own stderr; a file here).
     pub stderr: std::path::PathBuf,
+    /// A pipeline slower than the collector: the reader pauses this long every 16 lines
+    /// (`queue << event` blocks when the workers and outputs lag), so the pipe fills up.
+    pub slow_reader: Option<Duration>,
 }
 
 impl Pipe {
@@ -213,6 +216,7 @@ impl Pipe {
             queue: Arc::default(),
             lines: Arc::default(),
             stderr,
+            slow_reader: None,
         }
     }
 
@@ -230,6 +234,7 @@ impl Pipe {
         let closed = Arc::new(AtomicBool::new(false));
         let (queue, lines, codec, closed2) =
             (self.queue.clone(), self.lines.clone(), self.codec.clone(), closed.clone());
+        let slow = self.slow_reader;
         let reader = std::thread::spawn(move || {
             // Ruby's IO reads through its own buffer: what it holds when `close` comes is lost.
             let mut r = BufReader::with_capacity(8192, Closable { inner: stdout, closed: closed2.clone() });
@@ -248,7 +253,10 @@ impl Pipe {
                 if closed2.load(Ordering::SeqCst) {
                     return;
                 }
-                lines.fetch_add(1, Ordering::SeqCst);
+                let n = lines.fetch_add(1, Ordering::SeqCst);
+                if let Some(pause) = slow.filter(|_| n % 16 == 15) {
+                    std::thread::sleep(pause);
+                }
                 let events = codec.decode(line, &mut codec_state);
                 queue.lock().unwrap().extend(events);
             }
