@@ -76,6 +76,13 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
                         break exit::OK;
                     }
                 }
+                if let Err(e) = stdout::sync_if_file() {
+                    ui.log(
+                        Level::Error,
+                        &format!("cannot flush the stdout file to disk: {e}; the batch is not acknowledged"),
+                    );
+                    break exit::OUTPUT;
+                }
                 if let Err(e) = collection.ack(batch.id) {
                     ui.log(Level::Error, &e.to_string());
                     break exit::STATE;
