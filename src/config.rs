@@ -36,7 +36,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "entity", default: "", help: "only events about this entity id" },
     OptionSpec { name: "since", default: "2018-03-01T00:00:00Z", help: "how far back the first run goes: Unix seconds, RFC 3339, or relative (30d, 12h)" },
     OptionSpec { name: "state_dir", default: "$STATE_DIRECTORY or ~/.local/state/slack-audit", help: "directory of the checkpoint files, one per stream" },
-    OptionSpec { name: "lock_wait", default: "15", help: "seconds to wait for a stream locked by another collector (e.g. one still exiting after a Logstash restart) before giving up with exit 3; 0 fails at once" },
+    OptionSpec { name: "lock_wait", default: "15", help: "seconds to wait for a stream locked by another collector (e.g. one still exiting after a Logstash restart) before failing (the CLI then exits 3); 0 fails at once" },
     OptionSpec { name: "limit", default: "9999", help: "page size, 1..9999 (bigger pages spend the rate budget better)" },
     OptionSpec { name: "interval", default: "60", help: "seconds between polls once caught up" },
     OptionSpec { name: "lag", default: "5", help: "seconds: each poll reads up to now - lag" },
