@@ -15,6 +15,8 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
     // Both watchers start before the state is opened, so that a signal or a vanished reader
     // also ends a wait for a stream another collector still holds.
     signals::install();
+    // No check for the parent's death: a collector started in the background by a script that
+    // then exits (nohup, `&`) must keep running. What matters is stdout's reader.
     stdout::watch(|| signals::request(Stop::ReaderGone));
     let mut collection = match Collection::start_cancellable(cfg, &|| signals::stop_reason().is_some()) {
         Ok(c) => c,

@@ -1,5 +1,6 @@
 //! A stand-in for Logstash's `pipe` input (logstash-plugins/logstash-input-pipe 3.x,
-//! lib/logstash/inputs/pipe.rb, the version Logstash 8 ships), so tests can drive the exact
+//! lib/logstash/inputs/pipe.rb, the version Logstash 8 ships; line numbers as of v3.1.0 and
+//! its main branch at 55fcf49), so tests can drive the exact
 //! command and codec of `logstash-example.conf`. Logstash itself (a JVM application) is not
 //! available here. What is reproduced, with the plugin's lines:
 //!
@@ -10,7 +11,7 @@
 //!   `json_lines` and `plain`.
 //! - L67 `pipe.close` after EOF (waits for the child), then L74 `Stud.stoppable_sleep(10)`
 //!   before running the command again ([`Pipe::restart_sleep`]).
-//! - L80-84 `stop`: `Process.kill("KILL", pipe.pid)` then `pipe.close`, which drops whatever
+//! - L80-87 `stop`: `Process.kill("KILL", pipe.pid)` then `pipe.close`, which drops whatever
 //!   was not read yet ([`Session::stop`]).
 #![allow(dead_code)]
 
