@@ -171,8 +171,9 @@ fn shipped_conf_loses_nothing_when_logstash_kills_it_mid_backfill() {
 }
 
 /// `sh -c` (a redirect) without `exec`: Logstash's SIGKILL reaches only the shell. The orphaned
-/// collector, idle with `interval` 3600, notices its reader is gone and exits; the restarted
-/// command then collects. The conf's `exec` variant makes the kill reach the collector itself.
+/// collector, idle (caught up, nothing new to write, sleeping through `interval`), notices its
+/// reader is gone and exits; the restarted command then collects. The conf's `exec` variant
+/// makes the kill reach the collector itself.
 #[test]
 fn orphan_of_a_shell_wrapped_command_exits_and_the_restart_collects() {
     let conf = conf();
@@ -185,7 +186,8 @@ fn orphan_of_a_shell_wrapped_command_exits_and_the_restart_collects() {
     let mut pipe = Pipe::new(
         &command,
         conf.codec.clone(),
-        env(&s, &dir.path().join("state"), &[("SLACK_AUDIT_INTERVAL", "3600")]),
+        // the restart keeps the previous poll's schedule: a short interval lets it poll soon
+        env(&s, &dir.path().join("state"), &[("SLACK_AUDIT_INTERVAL", "3")]),
         stderr.clone(),
     );
     pipe.restart_sleep = Duration::from_millis(300);
