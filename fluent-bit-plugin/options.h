@@ -17,6 +17,7 @@ static const char *const slack_audit_option_names[] = {
     "entity",
     "since",
     "state_dir",
+    "lock_wait",
     "limit",
     "interval",
     "lag",

@@ -36,6 +36,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "entity", default: "", help: "only events about this entity id" },
     OptionSpec { name: "since", default: "2018-03-01T00:00:00Z", help: "how far back the first run goes: Unix seconds, RFC 3339, or relative (30d, 12h)" },
     OptionSpec { name: "state_dir", default: "$STATE_DIRECTORY or ~/.local/state/slack-audit", help: "directory of the checkpoint files, one per stream" },
+    OptionSpec { name: "lock_wait", default: "15", help: "seconds to wait for a stream locked by another collector (e.g. one still exiting after a Logstash restart) before failing (the CLI then exits 3); 0 fails at once" },
     OptionSpec { name: "limit", default: "9999", help: "page size, 1..9999 (bigger pages spend the rate budget better)" },
     OptionSpec { name: "interval", default: "60", help: "seconds between polls once caught up" },
     OptionSpec { name: "lag", default: "5", help: "seconds: each poll reads up to now - lag" },
@@ -124,6 +125,8 @@ pub struct Config {
     /// Unix seconds; the oldest second the first run reads.
     pub since: i64,
     pub state_dir: PathBuf,
+    /// How long opening a stream waits for another process's lock to go away.
+    pub lock_wait: Duration,
     pub limit: u32,
     pub interval: Duration,
     pub lag: i64,
@@ -182,6 +185,7 @@ impl Config {
             entity: None,
             since: AUDIT_EPOCH,
             state_dir: default_state_dir(),
+            lock_wait: Duration::from_secs(15),
             limit: 9999,
             interval: Duration::from_secs(60),
             lag: 5,
@@ -244,6 +248,7 @@ impl Config {
                 }
                 self.state_dir = PathBuf::from(v);
             }
+            "lock_wait" => self.lock_wait = Duration::from_secs(parse_seconds(key, v, 0, 3600)?),
             "limit" => self.limit = parse_int(key, v, 1, 9999)? as u32,
             "interval" => self.interval = Duration::from_secs(parse_seconds(key, v, 1, 86_400)?),
             "lag" => self.lag = parse_seconds(key, v, 0, 86_400)? as i64,

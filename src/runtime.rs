@@ -10,7 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::logs::{Level, LogQueue};
 use crate::sequence::StreamState;
 use crate::signal::StopSignal;
-use crate::state::{open_stream, StateError, StreamStore};
+use crate::state::{open_stream_waiting, StateError, StreamStore};
 use crate::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -222,13 +222,28 @@ pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are 
 
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
+    /// A stream locked by another process is waited for up to `lock_wait`.
     pub fn start(cfg: Config) -> Result<Collection, StartError> {
-        Collection::start_with_clock(cfg, Arc::new(crate::wallclock::SystemWallClock))
+        Self::start_with(cfg, &|| false, Arc::new(crate::wallclock::SystemWallClock))
     }
 
     /// As [`Collection::start`], with the collector reading Unix time from `wall` (tests run
     /// it skewed; Slack's `Date` header corrects it either way).
     pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, StartError> {
+        Self::start_with(cfg, &|| false, wall)
+    }
+
+    /// As [`Collection::start`]; `cancelled` ends a wait for a locked stream early (the CLI
+    /// passes "a signal arrived or stdout's reader is gone").
+    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, StartError> {
+        Self::start_with(cfg, cancelled, Arc::new(crate::wallclock::SystemWallClock))
+    }
+
+    fn start_with(
+        cfg: Config,
+        cancelled: &dyn Fn() -> bool,
+        wall: Arc<dyn crate::wallclock::WallClock>,
+    ) -> Result<Collection, StartError> {
         let logs = Arc::new(LogQueue::default());
         if cfg.tls_insecure {
             logs.push(Level::Warn, TLS_INSECURE_WARNING);
@@ -244,7 +259,8 @@ impl Collection {
                 new_streams.push(format!("{} ({})", spec.name, spec.description));
             }
             let (store, state) =
-                open_stream(&cfg.state_dir, &spec.name, &spec.description).map_err(StartError::State)?;
+                open_stream_waiting(&cfg.state_dir, &spec.name, &spec.description, cfg.lock_wait, cancelled)
+                    .map_err(StartError::State)?;
             logs.push(
                 Level::Info,
                 match state.checkpoint.or(state.web.as_ref().and_then(|w| w.walked_at)) {

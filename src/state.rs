@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The schema this build writes and reads. Bump it only with a migration of older files.
 pub const SCHEMA: u32 = 1;
@@ -56,7 +57,21 @@ pub struct StreamStore {
 
 /// Opens (creating if needed) `dir`, locks stream `name` and loads its state.
 /// `description` names the source and filters; a file written for another description is refused.
+/// A stream locked by another process is refused at once.
 pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamStore, StreamState), StateError> {
+    open_stream_waiting(dir, name, description, Duration::ZERO, &|| false)
+}
+
+/// As [`open_stream`], waiting up to `wait` for another process's lock to go away (a collector
+/// restarted by Logstash may start while the previous one is still exiting). `cancelled` is
+/// checked while waiting: when it returns true the wait ends with an error at once.
+pub fn open_stream_waiting(
+    dir: &Path,
+    name: &str,
+    description: &str,
+    wait: Duration,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(StreamStore, StreamState), StateError> {
     fs::create_dir_all(dir).map_err(|e| {
         StateError(format!(
             "cannot create state_dir {}: {e}; create it (mode 0700) for the user running slack-audit, or set state_dir",
@@ -73,16 +88,20 @@ pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamS
                 ))
             },
         )?;
+    let deadline = Instant::now() + wait;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut holder = String::new();
-        let _ = lock.read_to_string(&mut holder);
-        let holder = holder.trim();
-        let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
-        return Err(StateError(format!(
-            "stream `{name}` in state_dir {} is in use by another slack-audit collector{who}; run one collector per stream, or give this one its own state_dir",
-            dir.display()
-        )));
+    while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if Instant::now() >= deadline || cancelled() {
+            let waited =
+                if wait.is_zero() { String::new() } else { format!(" after waiting {} s (lock_wait)", wait.as_secs()) };
+            return Err(StateError(format!(
+                "stream `{name}` in state_dir {} is in use by another slack-audit collector{}{waited}; {}",
+                dir.display(),
+                describe_holder(&mut lock),
+                "stop that process (a collector orphaned by a Logstash restart exits by itself within a second of its reader going away), raise lock_wait, or give this collector its own state_dir"
+            )));
+        }
+        std::thread::sleep(LOCK_POLL);
     }
     let _ = lock.set_len(0);
     let _ = write!(lock, "{}", std::process::id());
@@ -99,6 +118,32 @@ pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamS
         }
     };
     Ok((StreamStore { path, stream: description.to_string(), _lock: lock }, state))
+}
+
+/// How often a locked stream is tried again while waiting for it.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// " (pid N: its command line)" of the process whose pid is in the lock file, as far as known.
+fn describe_holder(lock: &mut File) -> String {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = lock.rewind();
+    let _ = lock.read_to_string(&mut text);
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return String::new();
+    };
+    // /proc/PID/cmdline: NUL-separated arguments (empty or missing when the process is gone).
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) if !cmd.is_empty() => {
+            let cmd: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            format!(" (pid {pid}: {})", cmd.join(" "))
+        }
+        _ => format!(" (pid {pid})"),
+    }
 }
 
 /// Parses a state file's bytes, with errors that say what to do.
@@ -263,6 +308,27 @@ mod tests {
         assert!(e.0.contains("in use by another"), "{e}");
         // another stream in the same directory is fine
         assert!(open_stream(dir.path(), "access", "access").is_ok());
+    }
+
+    #[test]
+    fn a_locked_stream_is_waited_for_and_the_holder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = open_stream(dir.path(), "audit", "audit").unwrap();
+        // the refusal names this process (the holder) and its command line
+        let e = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_millis(300), &|| false).unwrap_err();
+        assert!(e.0.contains(&format!("pid {}:", std::process::id())), "{e}");
+        assert!(e.0.contains("lock_wait"), "{e}");
+        // released while the second one waits: it gets the stream
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(a);
+        });
+        let got = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_secs(60), &|| false);
+        t.join().unwrap();
+        assert!(got.is_ok(), "{:?}", got.err());
+        // a cancelled wait ends at once, long before its 60 s
+        let e = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_secs(60), &|| true).unwrap_err();
+        assert!(e.0.contains("in use by another"), "{e}");
     }
 
     #[test]

@@ -1,13 +1,11 @@
-//! The rest of the command line: `check`, `actions`, `schemas`, `state`, `validate`, JSON logs,
-//! and the exact command of `logstash-example.conf` run the way Logstash's pipe input runs it.
+//! The rest of the command line: `check`, `actions`, `schemas`, `state`, `validate`, JSON logs.
+//! The command of `logstash-example.conf` run the way Logstash's pipe input runs it (exec'd
+//! directly, codec json, SIGKILL + close, restart) is in tests/logstash_pipe.rs.
 
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn cli(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
@@ -214,76 +212,4 @@ fn json_logs_on_stderr() {
         assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
     }
     assert!(err.lines().any(|l| l.contains("\"msg\":\"done\"") && l.contains("\"events_acked\":300")), "{err}");
-}
-
-/// The exact command of logstash-example.conf, through `sh -c` as the pipe input runs it,
-/// configured by SLACK_AUDIT_* variables: SIGTERM mid-backfill, restart, complete and exact.
-#[test]
-fn logstash_pipe_command_survives_a_restart() {
-    let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/logstash-example.conf")).unwrap();
-    let line = conf.lines().find(|l| l.trim_start().starts_with("command")).expect("command line");
-    let command = line.split('"').nth(1).expect("quoted command").to_string();
-    assert!(command.starts_with("slack-audit run"), "{command}");
-
-    let s = sim(15_000, 2_000, |c| c.slow_ms = 40);
-    let dir = tempfile::tempdir().unwrap();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_slack-audit")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let spawn = || {
-        Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .env("PATH", &path)
-            .env("SLACK_AUDIT_TOKEN", TOKEN)
-            .env("SLACK_AUDIT_API_URL", s.audit_url())
-            .env("SLACK_AUDIT_STATE_DIR", dir.path())
-            .env("SLACK_AUDIT_LIMIT", "1000")
-            .env("SLACK_AUDIT_LAG", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap()
-    };
-    let expected = s.dataset();
-    let mut ids: Vec<String> = Vec::new();
-    let mut distinct = std::collections::HashSet::new();
-    for round in 0..3 {
-        let mut child = spawn();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let start = Instant::now();
-        let stop_after = if round < 2 { 4_000 * (round + 1) } else { usize::MAX };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            let id = entry_id(line.as_bytes());
-            distinct.insert(id.clone());
-            ids.push(id);
-            if ids.len() >= stop_after || (round == 2 && distinct.len() >= expected.len()) {
-                // SIGTERM to the process group, as a supervisor stopping the pipe would.
-                // SAFETY: signalling our own child's process group.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
-                // what was written before the signal is still readable
-                while out
-                    .read_line({
-                        line.clear();
-                        &mut line
-                    })
-                    .unwrap()
-                    > 0
-                {
-                    ids.push(entry_id(line.as_bytes()));
-                }
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(90), "too slow");
-        }
-        let status = child.wait().unwrap();
-        assert!(status.success() || status.code().is_none(), "round {round}: {status:?}");
-    }
-    assert_eq!(compare(&ids, &expected), 0, "SIGTERM must commit what was written");
 }

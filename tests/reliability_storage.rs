@@ -170,14 +170,15 @@ fn a_second_process_on_the_same_state_dir_is_refused() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let before_second = std::fs::read(&file).unwrap();
-    let (code, stdout, err) = out(cli(&sim, &dir, &["run", "--once"]));
+    // (it waits `lock_wait` for the lock first: 1 s here instead of the default 15)
+    let (code, stdout, err) = out(cli(&sim, &dir, &["run", "--once", "--lock-wait", "1"]));
     eprintln!("second process: {}", err.trim());
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("in use") && err.contains(&first.id().to_string()), "{err}");
     assert!(stdout.is_empty());
     assert_eq!(std::fs::read(&file).unwrap(), before_second);
     // the library refuses too
-    match Collection::start(config(&sim, &dir, &[])) {
+    match Collection::start(config(&sim, &dir, &[("lock_wait", "0")])) {
         Err(StartError::State(e)) => assert!(e.0.contains("in use"), "{e}"),
         Err(e) => panic!("wrong error kind: {e}"),
         Ok(_) => panic!("two owners of one stream"),

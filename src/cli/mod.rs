@@ -6,6 +6,7 @@ mod check;
 mod run;
 mod signals;
 mod state_cmd;
+mod stdout;
 mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -116,8 +117,9 @@ fn command() -> Command {
                      Lines are flushed before the checkpoint moves, so a crash re-delivers at most the\n\
                      last batch and never skips one. Logs and progress go to stderr (a live line on a\n\
                      terminal, a plain line every --progress-every seconds otherwise). SIGTERM/SIGINT\n\
-                     finish the current hand-over, commit and exit 0; a closed stdout exits 0 without\n\
-                     acknowledging what could not be written.",
+                     finish the current hand-over, commit and exit 0; when stdout's reader goes away\n\
+                     (even while idle) it exits 0 within about a second without acknowledging what\n\
+                     was not read. A batch is acknowledged once the reader has taken it out of the pipe.",
                 )
                 .after_help(exit_codes)
                 .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("Drain everything available now, then exit 0"))

@@ -1,42 +1,57 @@
 //! `slack-audit run`: hand every entry to stdout as one JSON line, flush, then acknowledge.
 
+use super::signals::{self, Stop};
 use super::ui::Ui;
-use super::{exit, signals};
+use super::{exit, stdout};
 use slack_audit::collector::{Batch, CollectError};
 use slack_audit::config::Config;
 use slack_audit::encode::ndjson_line;
 use slack_audit::logs::Level;
 use slack_audit::runtime::{Collected, Collection, StartError};
 use std::io::{ErrorKind, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
-    let mut collection = match Collection::start(cfg) {
+    // Both watchers start before the state is opened, so that a signal or a vanished reader
+    // also ends a wait for a stream another collector still holds.
+    signals::install();
+    // No check for the parent's death: a collector started in the background by a script that
+    // then exits (nohup, `&`) must keep running. What matters is stdout's reader.
+    stdout::watch(|| signals::request(Stop::ReaderGone));
+    let mut collection = match Collection::start_cancellable(cfg, &|| signals::stop_reason().is_some()) {
         Ok(c) => c,
         Err(StartError::Config(e)) => {
             ui.log(Level::Error, &e.0);
             return exit::CONFIG;
         }
         Err(StartError::State(e)) => {
+            if let Some(reason) = signals::stop_reason() {
+                ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
+                return exit::OK;
+            }
             ui.log(Level::Error, &e.0);
             return exit::STATE;
         }
     };
     let interrupter = collection.interrupter();
-    signals::install(move || interrupter.interrupt());
+    signals::on_stop(move || interrupter.interrupt());
 
-    let mut out = std::io::stdout().lock();
+    // On a pipe, lines go out in whole-line writes of at most PIPE_BUF bytes, which the kernel
+    // makes atomic: a kill -9 between writes never leaves half a line for the reader (Logstash
+    // would turn it into a _jsonparsefailure event). Only a line longer than that can be cut.
+    let chunk = if stdout::unread_bytes().is_some() { libc::PIPE_BUF } else { OUT_CHUNK };
+    let mut out = stdout::raw();
     let mut buf = Vec::with_capacity(OUT_CHUNK + (64 << 10));
     let code = loop {
         print_logs(&collection, ui);
-        if signals::stop_requested() {
-            ui.log(Level::Info, "stopping on signal; everything written is acknowledged");
+        if let Some(reason) = signals::stop_reason() {
+            ui.log(Level::Info, stop_message(reason));
             break exit::OK;
         }
         ui.tick(&collection.stats());
         match collection.collect(Duration::from_millis(250)) {
             Ok(Collected::Batch(batch)) => {
-                if let Err(e) = write_batch(&mut out, &mut buf, &batch) {
+                if let Err(e) = write_batch(&mut *out, &mut buf, &batch, chunk) {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
                     if e.kind() == ErrorKind::BrokenPipe {
@@ -44,6 +59,30 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
                         break exit::OK;
                     }
                     ui.log(Level::Error, &format!("cannot write to stdout: {e}"));
+                    break exit::OUTPUT;
+                }
+                match wait_until_read() {
+                    Drain::Read => {}
+                    Drain::ReaderGone => {
+                        ui.log(
+                            Level::Info,
+                            "stdout's reader went away before reading the whole batch; exiting without acknowledging it (the next run delivers it again)",
+                        );
+                        break exit::OK;
+                    }
+                    Drain::Unread => {
+                        ui.log(
+                            Level::Warn,
+                            "stopping on signal while stdout's reader had not read the whole batch; it is not acknowledged (the next run delivers it again)",
+                        );
+                        break exit::OK;
+                    }
+                }
+                if let Err(e) = stdout::sync_if_file() {
+                    ui.log(
+                        Level::Error,
+                        &format!("cannot flush the stdout file to disk: {e}; the batch is not acknowledged"),
+                    );
                     break exit::OUTPUT;
                 }
                 if let Err(e) = collection.ack(batch.id) {
@@ -86,15 +125,69 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
     code
 }
 
+fn stop_message(reason: Stop) -> &'static str {
+    match reason {
+        Stop::Signal => "stopping on signal; everything written is acknowledged",
+        Stop::ReaderGone => "stdout's reader is gone; exiting (nothing it did not read is acknowledged)",
+    }
+}
+
+enum Drain {
+    /// The reader took every byte out of the pipe (or stdout is not a pipe).
+    Read,
+    /// The reader went away first.
+    ReaderGone,
+    /// A stop was requested and the reader did not empty the pipe within the grace.
+    Unread,
+}
+
+/// After a signal, how long the reader gets to empty the pipe before `run` exits without
+/// acknowledging (the batch is then delivered again: at-least-once).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits until the reader has taken the written batch out of the pipe, then [`stdout::SETTLE`]
+/// more: Logstash kills the command and closes the pipe without draining it, so a batch is
+/// acknowledged only once nothing of it is left there.
+fn wait_until_read() -> Drain {
+    let mut since_stop: Option<Instant> = None;
+    let mut nap = Duration::from_millis(1);
+    loop {
+        if stdout::reader_gone() {
+            return Drain::ReaderGone;
+        }
+        match stdout::unread_bytes() {
+            None => return Drain::Read,
+            Some(0) => break,
+            Some(_) => {}
+        }
+        if signals::stop_reason().is_some() && since_stop.get_or_insert_with(Instant::now).elapsed() >= STOP_GRACE {
+            return Drain::Unread;
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+    std::thread::sleep(stdout::SETTLE);
+    if stdout::reader_gone() {
+        return Drain::ReaderGone;
+    }
+    Drain::Read
+}
+
 /// Output is written in chunks of about this size, so the buffer does not grow to a whole page.
 const OUT_CHUNK: usize = 256 << 10;
 
 /// Writes every event of `batch` as one line and flushes: only then may it be acknowledged.
-fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch) -> std::io::Result<()> {
+/// Each write holds whole lines, at most `chunk` bytes of them (a longer line is written alone).
+fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch, chunk: usize) -> std::io::Result<()> {
     buf.clear();
     for i in 0..batch.len() {
+        let start = buf.len();
         ndjson_line(buf, batch.event(i).0);
-        if buf.len() >= OUT_CHUNK {
+        if buf.len() > chunk && start > 0 {
+            out.write_all(&buf[..start])?;
+            buf.drain(..start);
+        }
+        if buf.len() >= chunk {
             out.write_all(buf)?;
             buf.clear();
         }

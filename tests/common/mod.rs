@@ -2,6 +2,8 @@
 //! CLI, and a scripted one-connection-at-a-time HTTP server for exact protocol checks.
 #![allow(dead_code)]
 
+pub mod logstash;
+
 use slack_audit::config::Config;
 use slack_audit::runtime::{Collected, Collection};
 use slack_audit::sim::{Sim, SimConfig};
