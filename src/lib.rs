@@ -18,6 +18,7 @@
 pub mod collector;
 pub mod config;
 pub mod dedupe;
+pub mod ecs;
 pub mod encode;
 pub mod ffi;
 pub mod governor;

@@ -109,7 +109,6 @@ fn unit_hardening_and_token_credential_are_in_place() {
         ("DynamicUser", "yes"),
         ("StateDirectory", "slack-audit"),
         ("LoadCredential", "token:/etc/slack-audit/token"),
-        ("Environment", "SLACK_AUDIT_TOKEN_FILE=%d/token"),
         ("ProtectSystem", "strict"),
         ("ProtectHome", "yes"),
         ("NoNewPrivileges", "yes"),
@@ -120,6 +119,8 @@ fn unit_hardening_and_token_credential_are_in_place() {
     ] {
         assert_eq!(one(&d, key), want, "{key}=");
     }
+    assert!(d["Environment"].iter().any(|e| e == "SLACK_AUDIT_TOKEN_FILE=%d/token"), "{:?}", d["Environment"]);
+    assert!(d["Environment"].iter().any(|e| e == "SLACK_AUDIT_METRICS_LISTEN=127.0.0.1:9464"));
     // The token never sits in the environment or on the command line.
     assert!(!one(&d, "ExecStart").contains("--token"));
     assert!(!d.values().flatten().any(|v| v.contains("SLACK_AUDIT_TOKEN=")));
@@ -175,6 +176,8 @@ fn unit_command_line_collects_with_the_token_credential() {
         let (k, v) = assignment.split_once('=').unwrap();
         cmd.env(k, v.replace("%d", creds.to_str().unwrap()));
     }
+    // As an env file would: a free port instead of 9464, which another process may hold here.
+    cmd.env("SLACK_AUDIT_METRICS_LISTEN", "127.0.0.1:0");
     let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id() as i32;
     // Read both pipes while it runs (a full pipe would block it); kill it if it hangs.
@@ -193,6 +196,7 @@ fn unit_command_line_collects_with_the_token_credential() {
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 300, "{err}");
     // --log-format json: every stderr line is a JSON object (the journal gets structured lines).
+    assert!(err.contains("metrics at http://127.0.0.1:"), "the unit enables metrics: {err}");
     for l in err.lines() {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "stderr line is not JSON: {l}");
     }

@@ -10,7 +10,7 @@ use slack_audit::runtime::{Collected, Collection, StartError};
 use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
-pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
+pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &mut Ui) -> i32 {
     let mut collection = match Collection::start(cfg) {
         Ok(c) => c,
         Err(StartError::Config(e)) => {
@@ -22,6 +22,15 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
             return exit::STATE;
         }
     };
+    if let Some(addr) = metrics {
+        match super::metrics::serve(addr, collection.stats_source()) {
+            Ok(bound) => ui.log(Level::Info, &format!("metrics at http://{bound}/metrics")),
+            Err(e) => {
+                ui.log(Level::Error, &format!("--metrics-listen {addr}: cannot listen: {e}"));
+                return exit::CONFIG;
+            }
+        }
+    }
     let interrupter = collection.interrupter();
     signals::install(move || interrupter.interrupt());
 
