@@ -138,7 +138,11 @@ impl Batch {
 
     /// Re-encodes every delivered entry as an ECS document (`format = ecs`).
     pub fn encode_ecs(&mut self) {
-        let mut docs = crate::ecs::Encoded::with_capacity(self.deliver.len(), self.page.body.len() * 2);
+        let mut docs = crate::ecs::Encoded::with_capacity(
+            self.deliver.len(),
+            // Each document is about the entry plus 700 bytes of ECS fields.
+            self.page.body.len() + self.deliver.len() * 700,
+        );
         for &k in &self.deliver {
             let e = &self.page.entries[k as usize];
             docs.push(self.source, self.page.id(e), e.date_create, self.page.entry_bytes(e));

@@ -1,15 +1,21 @@
 //! `format = ecs`: each entry as an Elastic Common Schema 8.x document.
 //!
-//! A pure function of the entry (a `serde_json::Value`), its source, the id the collector knows
-//! it by and its event time; no I/O. The original entry is kept whole under `slack.audit`,
+//! A pure function of the entry's bytes, its source, the id the collector knows it by and its
+//! event time; no I/O. The original entry is kept whole, byte for byte, under `slack.audit`,
 //! `slack.access` or `slack.integration`, so nothing Slack sent is lost. The field-by-field
 //! table is docs/ECS.md. Facts taken from Elastic's Slack integration (its audit ingest
 //! pipeline: `user.full_name` from `actor.user.name`, `source.ip` from `context.ip_address`,
 //! `user_agent.original` from `context.ua`, `related.user`/`related.ip`, and its per-action
 //! categorisation) and from ECS 8.x's allowed values of `event.category`/`event.type`.
+//!
+//! Speed: only the fields the mapping reads are deserialized, borrowed from the page's bytes
+//! (`details` and the rest are skipped unparsed), and the document is written straight from
+//! small structs; the original is copied in, not re-encoded.
 
 use crate::config::Source;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// The ECS version the documents follow.
@@ -23,19 +29,32 @@ pub struct Encoded {
     ends: Vec<usize>,
 }
 
+/// Buffers of dropped batches, reused: a fresh multi-megabyte buffer per page costs more in
+/// page faults than the encoding itself (the raw path recycles page bodies the same way).
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const POOL_MAX: usize = 4;
+
+impl Drop for Encoded {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(buf);
+        }
+    }
+}
+
 impl Encoded {
     pub fn with_capacity(docs: usize, bytes: usize) -> Encoded {
-        Encoded { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(docs) }
+        let mut buf = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        buf.reserve(bytes);
+        Encoded { buf, ends: Vec::with_capacity(docs) }
     }
 
-    /// Appends the ECS document of one entry. An entry that is not valid JSON (Slack never sends
-    /// one: pages are parsed before they get here) is wrapped as a string rather than lost.
+    /// Appends the ECS document of one entry (`entry` is one JSON object, as on Slack's page).
     pub fn push(&mut self, source: Source, id: &str, time: i64, entry: &[u8]) {
-        let original: Value =
-            serde_json::from_slice(entry).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(entry).into()));
-        let doc = document(source, id, time, original);
-        // Serialising a Value into a Vec cannot fail (string keys only).
-        let _ = serde_json::to_writer(&mut self.buf, &doc);
+        write_document(&mut self.buf, source, id, time, entry);
         self.ends.push(self.buf.len());
     }
 
@@ -53,20 +72,52 @@ impl Encoded {
     }
 }
 
-/// The ECS document of one entry. `id` is Slack's `id` for audit entries and the collector's
-/// stable row id for access and integration rows; `time` is the entry's event time in Unix
-/// seconds (`date_create`, `date_last`, `date`).
+/// The ECS document of one entry as a `serde_json::Value` (for tests and callers holding a
+/// parsed entry); the same code as the batch path.
 pub fn document(source: Source, id: &str, time: i64, entry: Value) -> Value {
-    let mut doc = Map::new();
-    doc.insert("@timestamp".into(), Value::String(rfc3339(time)));
-    doc.insert("ecs".into(), json!({ "version": ECS_VERSION }));
+    let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+    let mut out = Vec::new();
+    write_document(&mut out, source, id, time, &bytes);
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
+}
+
+/// Appends the ECS document of `entry` to `out`. `id` is Slack's `id` for audit entries and
+/// the collector's stable row id for access and integration rows; `time` is the entry's event
+/// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
+/// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
+pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, entry: &[u8]) {
+    // Serialising these structs into a Vec cannot fail (string keys only).
     match source {
-        Source::Audit => audit(&mut doc, id, &entry),
-        Source::Access => access(&mut doc, id, &entry),
-        Source::Integration => integration(&mut doc, id, &entry),
+        Source::Audit => {
+            let e: AuditIn = serde_json::from_slice(entry).unwrap_or_default();
+            let _ = serde_json::to_writer(&mut *out, &audit(id, time, &e));
+        }
+        Source::Access => {
+            let e: AccessIn = serde_json::from_slice(entry).unwrap_or_default();
+            let _ = serde_json::to_writer(&mut *out, &access(id, time, &e));
+        }
+        Source::Integration => {
+            let e: IntegrationIn = serde_json::from_slice(entry).unwrap_or_default();
+            let _ = serde_json::to_writer(&mut *out, &integration(id, time, &e));
+        }
     }
-    doc.insert("slack".into(), json!({ source.name(): entry }));
-    Value::Object(doc)
+    // Splice the original in: `…}` becomes `…,"slack":{"<source>":<entry>}}`.
+    out.pop();
+    out.extend_from_slice(b",\"slack\":{\"");
+    out.extend_from_slice(source.name().as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(trim(entry));
+    out.extend_from_slice(b"}}");
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    if start < end {
+        &b[start..end]
+    } else {
+        b"null"
+    }
 }
 
 /// Unix seconds as RFC 3339 UTC (`2024-01-31T12:00:00Z`).
@@ -75,90 +126,317 @@ pub fn rfc3339(secs: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
+// ---------------------------------------------------------------------------------------------
+// What is read from an entry: borrowed strings, every other field skipped.
+
+type Text<'a> = Option<Cow<'a, str>>;
+
+/// A non-empty string field (Slack sends `""` for unknown values).
+fn ne<'b>(t: &'b Text<'_>) -> Option<&'b str> {
+    t.as_deref().filter(|s| !s.is_empty())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UserIn<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    email: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ActorIn<'a> {
+    #[serde(borrow)]
+    user: Option<UserIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FileIn<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    filetype: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EntityIn<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Text<'a>,
+    #[serde(borrow)]
+    user: Option<UserIn<'a>>,
+    #[serde(borrow)]
+    file: Option<FileIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LocationIn<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(borrow)]
+    name: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContextIn<'a> {
+    #[serde(borrow)]
+    location: Option<LocationIn<'a>>,
+    #[serde(borrow)]
+    ua: Text<'a>,
+    #[serde(borrow)]
+    ip_address: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AuditIn<'a> {
+    #[serde(borrow)]
+    action: Text<'a>,
+    #[serde(borrow)]
+    actor: Option<ActorIn<'a>>,
+    #[serde(borrow)]
+    entity: Option<EntityIn<'a>>,
+    #[serde(borrow)]
+    context: Option<ContextIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AccessIn<'a> {
+    #[serde(borrow)]
+    user_id: Text<'a>,
+    #[serde(borrow)]
+    username: Text<'a>,
+    date_first: Option<i64>,
+    date_last: Option<i64>,
+    #[serde(borrow)]
+    ip: Text<'a>,
+    #[serde(borrow)]
+    user_agent: Text<'a>,
+    #[serde(borrow)]
+    isp: Text<'a>,
+    #[serde(borrow)]
+    country: Text<'a>,
+    #[serde(borrow)]
+    region: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IntegrationIn<'a> {
+    #[serde(borrow)]
+    change_type: Text<'a>,
+    #[serde(borrow)]
+    user_id: Text<'a>,
+    #[serde(borrow)]
+    user_name: Text<'a>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is written: the ECS fields, absent when empty.
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    ecs: EcsVersion,
+    event: Event<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<FileOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<SourceOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<UserAgent<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<Named<'a>>,
+    #[serde(skip_serializing_if = "Related::is_empty")]
+    related: Related<'a>,
+}
+
+#[derive(Serialize)]
+struct EcsVersion {
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    kind: &'static str,
+    module: &'static str,
+    dataset: &'static str,
+    provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    category: &'static [&'static str],
+    #[serde(rename = "type")]
+    kind_of: &'static [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    fn new(source: Source, id: &'a str, action: Option<Cow<'a, str>>, class: Class) -> Event<'a> {
+        let (dataset, provider) = match source {
+            Source::Audit => ("slack.audit", "audit"),
+            Source::Access => ("slack.access", "access"),
+            Source::Integration => ("slack.integration", "integration"),
+        };
+        Event {
+            kind: "event",
+            module: "slack",
+            dataset,
+            provider,
+            id: (!id.is_empty()).then_some(id),
+            action,
+            category: class.category,
+            kind_of: class.kind,
+            outcome: class.outcome,
+            start: None,
+            end: None,
+        }
     }
-    cur.as_str().filter(|s| !s.is_empty())
 }
 
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        map.insert(key.into(), Value::String(v.into()));
+#[derive(Serialize, Default)]
+struct UserOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<Box<UserOut<'a>>>,
+}
+
+impl<'a> UserOut<'a> {
+    /// A Slack user object: `name` is the display name (Elastic: user.full_name).
+    fn of(u: &'a UserIn<'_>) -> UserOut<'a> {
+        UserOut { id: ne(&u.id), name: ne(&u.name), full_name: ne(&u.name), email: ne(&u.email), target: None }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.id.is_none() && self.name.is_none() && self.email.is_none() && self.target.is_none()
     }
 }
 
-fn strings(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|s| Value::String((*s).into())).collect())
+#[derive(Serialize)]
+struct FileOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
-/// `related.user`/`related.ip` without repeats or empties.
-#[derive(Default)]
-struct Related {
-    users: Vec<String>,
-    ips: Vec<String>,
+#[derive(Serialize, Default)]
+struct SourceOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<Geo<'a>>,
+    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
+    autonomous_system: Option<AsOut<'a>>,
 }
 
-impl Related {
-    fn user(&mut self, v: Option<&str>) {
+#[derive(Serialize)]
+struct Geo<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country_iso_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AsOut<'a> {
+    organization: NameOnly<'a>,
+}
+
+#[derive(Serialize)]
+struct NameOnly<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct UserAgent<'a> {
+    original: &'a str,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+/// `related.user`/`related.ip` without repeats.
+#[derive(Serialize, Default)]
+struct Related<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    user: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ip: Vec<String>,
+}
+
+impl<'a> Related<'a> {
+    fn user(&mut self, v: Option<&'a str>) {
         if let Some(v) = v {
-            if !self.users.iter().any(|u| u == v) {
-                self.users.push(v.into());
+            if !self.user.contains(&v) {
+                self.user.push(v);
             }
         }
     }
 
-    fn into_value(self) -> Option<Value> {
-        let mut m = Map::new();
-        if !self.users.is_empty() {
-            m.insert("user".into(), self.users.into());
-        }
-        if !self.ips.is_empty() {
-            m.insert("ip".into(), self.ips.into());
-        }
-        (!m.is_empty()).then_some(Value::Object(m))
+    fn is_empty(&self) -> bool {
+        self.user.is_empty() && self.ip.is_empty()
     }
 }
 
-/// `source.ip` only when the text is an IP address (ECS type `ip`); Slack sends `""` when it
-/// does not know. `source.address` keeps whatever non-empty text was sent.
-fn source_fields(doc: &mut Map<String, Value>, related: &mut Related, ip: Option<&str>, geo: Option<Value>) {
-    let mut source = Map::new();
-    if let Some(text) = ip {
-        source.insert("address".into(), Value::String(text.into()));
-        if let Ok(addr) = text.parse::<IpAddr>() {
-            let canonical = addr.to_string();
-            related.ips.push(canonical.clone());
-            source.insert("ip".into(), Value::String(canonical));
-        }
+/// `source.address` keeps any non-empty text; `source.ip` only an IP address (ECS type `ip`),
+/// in canonical form so one address always indexes the same way.
+fn source_of<'a>(text: Option<&'a str>, related: &mut Related<'a>) -> SourceOut<'a> {
+    let mut out = SourceOut { address: text, ..SourceOut::default() };
+    if let Some(addr) = text.and_then(|t| t.parse::<IpAddr>().ok()) {
+        let canonical = addr.to_string();
+        related.ip.push(canonical.clone());
+        out.ip = Some(canonical);
     }
-    if let Some(g) = geo {
-        for (k, v) in g.as_object().into_iter().flatten() {
-            source.insert(k.clone(), v.clone());
-        }
-    }
-    if !source.is_empty() {
-        doc.insert("source".into(), Value::Object(source));
-    }
+    out
 }
 
-fn event(kind: &str, dataset: &str, id: &str, action: Option<&str>, class: &Class) -> Value {
-    let mut e = Map::new();
-    e.insert("kind".into(), Value::String(kind.into()));
-    e.insert("module".into(), Value::String("slack".into()));
-    e.insert("dataset".into(), Value::String(dataset.into()));
-    e.insert("provider".into(), Value::String(dataset.trim_start_matches("slack.").into()));
-    if !id.is_empty() {
-        e.insert("id".into(), Value::String(id.into()));
+fn doc<'a>(time: i64, event: Event<'a>) -> Doc<'a> {
+    Doc {
+        timestamp: rfc3339(time),
+        ecs: EcsVersion { version: ECS_VERSION },
+        event,
+        user: None,
+        file: None,
+        source: None,
+        user_agent: None,
+        organization: None,
+        related: Related::default(),
     }
-    put(&mut e, "action", action);
-    if !class.category.is_empty() {
-        e.insert("category".into(), strings(class.category));
-    }
-    e.insert("type".into(), strings(class.kind));
-    put(&mut e, "outcome", class.outcome);
-    Value::Object(e)
 }
 
 /// ECS categorisation of one action.
@@ -269,136 +547,104 @@ fn group_verb(verb: &str) -> &'static [&'static str] {
     }
 }
 
-fn audit(doc: &mut Map<String, Value>, id: &str, e: &Value) {
-    let action = text(e, &["action"]);
-    let entity_type = text(e, &["entity", "type"]);
+fn audit<'a>(id: &'a str, time: i64, e: &'a AuditIn<'a>) -> Doc<'a> {
+    let action = ne(&e.action);
+    let entity = e.entity.as_ref();
+    let entity_type = entity.and_then(|x| ne(&x.kind));
     let class = classify(action.unwrap_or(""), entity_type);
-    let kind = if action == Some("anomaly") { "alert" } else { "event" };
-    doc.insert("event".into(), event(kind, "slack.audit", id, action, &class));
-
+    let mut event = Event::new(Source::Audit, id, action.map(Cow::Borrowed), class);
+    if action == Some("anomaly") {
+        event.kind = "alert";
+    }
+    let mut d = doc(time, event);
     let mut related = Related::default();
-    // The actor: Slack's `name` is the display name (Elastic: user.full_name).
-    if let Some(actor) = e.pointer("/actor/user") {
-        let mut user = Map::new();
-        put(&mut user, "id", text(actor, &["id"]));
-        put(&mut user, "name", text(actor, &["name"]));
-        put(&mut user, "full_name", text(actor, &["name"]));
-        put(&mut user, "email", text(actor, &["email"]));
-        related.user(text(actor, &["id"]));
-        related.user(text(actor, &["email"]));
-        // The user acted on: ECS user.target (IAM events).
-        if entity_type == Some("user") {
-            if let Some(target) = e.pointer("/entity/user") {
-                let mut t = Map::new();
-                put(&mut t, "id", text(target, &["id"]));
-                put(&mut t, "name", text(target, &["name"]));
-                put(&mut t, "full_name", text(target, &["name"]));
-                put(&mut t, "email", text(target, &["email"]));
-                related.user(text(target, &["id"]));
-                related.user(text(target, &["email"]));
-                if !t.is_empty() {
-                    user.insert("target".into(), Value::Object(t));
-                }
+    if let Some(actor) = e.actor.as_ref().and_then(|a| a.user.as_ref()) {
+        let mut user = UserOut::of(actor);
+        related.user(user.id);
+        related.user(user.email);
+        // The account acted on: ECS user.target (IAM events).
+        if let (Some("user"), Some(target)) = (entity_type, entity.and_then(|x| x.user.as_ref())) {
+            let t = UserOut::of(target);
+            related.user(t.id);
+            related.user(t.email);
+            if !t.is_empty() {
+                user.target = Some(Box::new(t));
             }
         }
         if !user.is_empty() {
-            doc.insert("user".into(), Value::Object(user));
+            d.user = Some(user);
         }
     }
-    if entity_type == Some("file") {
-        if let Some(f) = e.pointer("/entity/file") {
-            let mut file = Map::new();
-            put(&mut file, "name", text(f, &["name"]));
-            put(&mut file, "type", Some("file"));
-            if let Some(ext) = text(f, &["filetype"]) {
-                file.insert("extension".into(), Value::String(ext.into()));
+    if let (Some("file"), Some(f)) = (entity_type, entity.and_then(|x| x.file.as_ref())) {
+        d.file = Some(FileOut { name: ne(&f.name), extension: ne(&f.filetype), kind: "file" });
+    }
+    if let Some(ctx) = &e.context {
+        let source = source_of(ne(&ctx.ip_address), &mut related);
+        if source.address.is_some() {
+            d.source = Some(source);
+        }
+        d.user_agent = ne(&ctx.ua).map(|ua| UserAgent { original: ua });
+        // The workspace or enterprise the action happened in.
+        if let Some(loc) = &ctx.location {
+            let org = Named { id: ne(&loc.id), name: ne(&loc.name) };
+            if org.id.is_some() || org.name.is_some() {
+                d.organization = Some(org);
             }
-            doc.insert("file".into(), Value::Object(file));
         }
     }
-    source_fields(doc, &mut related, text(e, &["context", "ip_address"]), None);
-    if let Some(ua) = text(e, &["context", "ua"]) {
-        doc.insert("user_agent".into(), json!({ "original": ua }));
-    }
-    // The workspace or enterprise the action happened in.
-    if let Some(loc) = e.pointer("/context/location") {
-        let mut org = Map::new();
-        put(&mut org, "id", text(loc, &["id"]));
-        put(&mut org, "name", text(loc, &["name"]));
-        if !org.is_empty() {
-            doc.insert("organization".into(), Value::Object(org));
-        }
-    }
-    if let Some(r) = related.into_value() {
-        doc.insert("related".into(), r);
-    }
+    d.related = related;
+    d
 }
 
-fn access(doc: &mut Map<String, Value>, id: &str, e: &Value) {
+fn access<'a>(id: &'a str, time: i64, e: &'a AccessIn<'a>) -> Doc<'a> {
     // A row aggregates a user's logins from one IP and agent between date_first and date_last.
     const CLASS: Class = Class { category: &["authentication", "session"], kind: &["info", "start"], outcome: None };
-    let mut ev = event("event", "slack.access", id, Some("user_access"), &CLASS);
-    if let (Some(first), Some(m)) = (e.get("date_first").and_then(Value::as_i64), ev.as_object_mut()) {
-        m.insert("start".into(), Value::String(rfc3339(first)));
-    }
-    if let (Some(last), Some(m)) = (e.get("date_last").and_then(Value::as_i64), ev.as_object_mut()) {
-        m.insert("end".into(), Value::String(rfc3339(last)));
-    }
-    doc.insert("event".into(), ev);
+    let mut event = Event::new(Source::Access, id, Some(Cow::Borrowed("user_access")), CLASS);
+    event.start = e.date_first.map(rfc3339);
+    event.end = e.date_last.map(rfc3339);
+    let mut d = doc(time, event);
     let mut related = Related::default();
-    let mut user = Map::new();
-    put(&mut user, "id", text(e, &["user_id"]));
-    put(&mut user, "name", text(e, &["username"]));
-    related.user(text(e, &["user_id"]));
-    related.user(text(e, &["username"]));
+    let user = UserOut { id: ne(&e.user_id), name: ne(&e.username), ..UserOut::default() };
+    related.user(user.id);
+    related.user(user.name);
     if !user.is_empty() {
-        doc.insert("user".into(), Value::Object(user));
+        d.user = Some(user);
     }
-    let mut geo = Map::new();
-    put(&mut geo, "country_iso_code", text(e, &["country"]));
-    put(&mut geo, "region_name", text(e, &["region"]));
-    let mut extra = Map::new();
-    if !geo.is_empty() {
-        extra.insert("geo".into(), Value::Object(geo));
+    let mut source = source_of(ne(&e.ip), &mut related);
+    if ne(&e.country).is_some() || ne(&e.region).is_some() {
+        source.geo = Some(Geo { country_iso_code: ne(&e.country), region_name: ne(&e.region) });
     }
-    if let Some(isp) = text(e, &["isp"]) {
-        extra.insert("as".into(), json!({ "organization": { "name": isp } }));
+    source.autonomous_system = ne(&e.isp).map(|name| AsOut { organization: NameOnly { name } });
+    if source.address.is_some() || source.geo.is_some() || source.autonomous_system.is_some() {
+        d.source = Some(source);
     }
-    source_fields(doc, &mut related, text(e, &["ip"]), Some(Value::Object(extra)));
-    if let Some(ua) = text(e, &["user_agent"]) {
-        doc.insert("user_agent".into(), json!({ "original": ua }));
-    }
-    if let Some(r) = related.into_value() {
-        doc.insert("related".into(), r);
-    }
+    d.user_agent = ne(&e.user_agent).map(|ua| UserAgent { original: ua });
+    d.related = related;
+    d
 }
 
-fn integration(doc: &mut Map<String, Value>, id: &str, e: &Value) {
-    let change = text(e, &["change_type"]);
+fn integration<'a>(id: &'a str, time: i64, e: &'a IntegrationIn<'a>) -> Doc<'a> {
+    let change = ne(&e.change_type);
     let class = match change.unwrap_or("") {
         "added" => class(&["configuration", "package"], &["installation", "creation"]),
         "removed" => class(&["configuration", "package"], &["deletion"]),
         "enabled" | "disabled" | "expanded" | "updated" => class(&["configuration"], &["change"]),
         _ => class(&["configuration"], &["info"]),
     };
-    let action = change.map(|c| format!("integration_{c}"));
-    doc.insert("event".into(), event("event", "slack.integration", id, action.as_deref(), &class));
-    let mut related = Related::default();
-    let mut user = Map::new();
-    put(&mut user, "id", text(e, &["user_id"]));
-    put(&mut user, "name", text(e, &["user_name"]));
-    related.user(text(e, &["user_id"]));
+    let action = change.map(|c| Cow::Owned(format!("integration_{c}")));
+    let mut d = doc(time, Event::new(Source::Integration, id, action, class));
+    let user = UserOut { id: ne(&e.user_id), name: ne(&e.user_name), ..UserOut::default() };
+    d.related.user(user.id);
     if !user.is_empty() {
-        doc.insert("user".into(), Value::Object(user));
+        d.user = Some(user);
     }
-    if let Some(r) = related.into_value() {
-        doc.insert("related".into(), r);
-    }
+    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn audit_entry() -> Value {
         json!({
