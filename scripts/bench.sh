@@ -128,6 +128,7 @@ machine = {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), 
 ecs = row(open(f"{work}/ecs.txt").read())
 raw_small = next(r for r in e2e if r["events"] == ecs["events"])
 ecs["cpu_over_raw"] = round(ecs["cpu_s"] / raw_small["cpu_s"], 2)
+ecs["wall_over_raw"] = round(ecs["wall_s"] / raw_small["wall_s"], 2)
 res = {"machine": machine, "encode": enc, "e2e": e2e, "budget": b, "plugin": plugin,
        "budget_wall_bound_for_e2e_s": wall_1m, "ecs": ecs}
 json.dump(res, open(out, "w"), indent=2)
@@ -145,7 +146,8 @@ for r in e2e:
 print(f"  targets: <= 0.3 CPU s per 100k events, <= 40 MB peak RSS, calls = min. At {budget} calls/min, "
       f"{e2e[0]['events']} events ({min_calls(e2e[0]['events'], limit)} calls) take at least {wall_1m:.1f} s.")
 print(f"  --format ecs, {ecs['events']} events: {ecs['cpu_s']:.2f} CPU s vs raw {raw_small['cpu_s']:.2f} s "
-      f"({ecs['cpu_over_raw']}x; target <= 2.0x), peak RSS {ecs['peak_rss_mb']} MB")
+      f"({ecs['cpu_over_raw']}x), wall {ecs['wall_s']:.2f} s vs {raw_small['wall_s']:.2f} s ({ecs['wall_over_raw']}x); "
+      f"target <= 2.0x; peak RSS {ecs['peak_rss_mb']} MB")
 print()
 print(f"budget run: {b['events']} events, --limit {blimit}, {budget}/min on both sides: {b['calls']} calls (min {b['min_calls']}), "
       f"{b['calls_429']} x 429, at most {b['max_calls_in_any_60s']} calls in any 60 s, wall {b['wall_s']:.1f} s vs bound {b['wall_bound_s']} s "

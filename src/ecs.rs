@@ -86,18 +86,21 @@ pub fn document(source: Source, id: &str, time: i64, entry: Value) -> Value {
 /// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
 /// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
 pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, entry: &[u8]) {
+    // One UTF-8 check for the whole entry, so serde_json does not validate string by string
+    // (entries come from pages that already parsed, so this practically never fails).
+    let text = std::str::from_utf8(entry).unwrap_or("{}");
     // Serialising these structs into a Vec cannot fail (string keys only).
     match source {
         Source::Audit => {
-            let e: AuditIn = serde_json::from_slice(entry).unwrap_or_default();
+            let e: AuditIn = serde_json::from_str(text).unwrap_or_default();
             let _ = serde_json::to_writer(&mut *out, &audit(id, time, &e));
         }
         Source::Access => {
-            let e: AccessIn = serde_json::from_slice(entry).unwrap_or_default();
+            let e: AccessIn = serde_json::from_str(text).unwrap_or_default();
             let _ = serde_json::to_writer(&mut *out, &access(id, time, &e));
         }
         Source::Integration => {
-            let e: IntegrationIn = serde_json::from_slice(entry).unwrap_or_default();
+            let e: IntegrationIn = serde_json::from_str(text).unwrap_or_default();
             let _ = serde_json::to_writer(&mut *out, &integration(id, time, &e));
         }
     }
