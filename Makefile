@@ -10,7 +10,7 @@ BIN          := $(RELEASE)/slack-audit
 PREFIX       ?= /usr/local
 SHELL        := /bin/bash
 
-.PHONY: all build header header-check test test-rust demo bench soak fuzz install clean deps lint
+.PHONY: all build header header-check test test-rust demo bench soak fuzz install clean deps lint deb
 
 # Extra targets (mk/c.mk: plugin, c-tests) add to EXTRA_TESTS and to the rules below.
 EXTRA_TESTS :=
@@ -78,6 +78,11 @@ install: build
 	install -m 0644 include/slack_audit.h $(DESTDIR)$(PREFIX)/include/slack_audit.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' slack_audit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/slack_audit.pc
 	@echo "installed into $(DESTDIR)$(PREFIX); compile with: cc app.c $$(PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs slack_audit 2>/dev/null)"
+
+# A Debian package of everything `make install` installs plus the Fluent Bit plugin, the systemd
+# unit, man pages and docs: target/debian/slack-audit_<version>_<arch>.deb (scripts/deb.sh).
+deb: build
+	@bash scripts/deb.sh
 
 clean:
 	$(CARGO) clean

@@ -27,6 +27,7 @@ static const char *const slack_audit_option_names[] = {
     "timeout",
     "max_retries",
     "stall_warning_after",
+    "format",
     "tls_insecure",
 };
 

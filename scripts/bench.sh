@@ -60,7 +60,7 @@ drain() {
   rm -rf "$work/state"
   SLACK_AUDIT_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/time" \
     "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit "$2" \
-    --max-calls-per-minute "$4" --since 0 --progress-every 0 2>"$work/run.err" | wc -l >"$work/lines"
+    --max-calls-per-minute "$4" --since 0 --progress-every 0 ${FORMAT:+--format "$FORMAT"} 2>"$work/run.err" | wc -l >"$work/lines"
   sim_stop
   echo "$(cat "$work/lines") $(cat "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
 }
@@ -78,6 +78,7 @@ for i in $(seq "$REPEAT"); do
   r=$(drain "$EVENTS" "$LIMIT" 0 1000); echo "   run $i: $r"; echo "$EVENTS $r" >>"$work/e2e.txt"
 done
 r=$(drain "$SMALL" "$LIMIT" 0 1000); echo "   $SMALL events: $r"; echo "$SMALL $r" >>"$work/e2e.txt"
+r=$(FORMAT=ecs drain "$SMALL" "$LIMIT" 0 1000); echo "   $SMALL events, --format ecs: $r"; echo "$SMALL $r" >"$work/ecs.txt"
 
 budget_events=$(( (BUDGET_CALLS - 1) * BUDGET_LIMIT + BUDGET_LIMIT / 2 ))
 echo "== budget: $budget_events events at --limit $BUDGET_LIMIT ($BUDGET_CALLS calls) under $BUDGET calls/min on both sides (about a minute)"
@@ -124,8 +125,12 @@ wall_1m = (min_calls(e2e[0]["events"], limit) - 1) // budget * 60.5
 cpu = lambda k: {r[k] for r in big}
 model = open("/proc/cpuinfo").read().split("model name")[1].split(":", 1)[1].split("\n")[0].strip()
 machine = {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "loadavg_at_end": os.getloadavg()}
+ecs = row(open(f"{work}/ecs.txt").read())
+raw_small = next(r for r in e2e if r["events"] == ecs["events"])
+ecs["cpu_over_raw"] = round(ecs["cpu_s"] / raw_small["cpu_s"], 2)
+ecs["wall_over_raw"] = round(ecs["wall_s"] / raw_small["wall_s"], 2)
 res = {"machine": machine, "encode": enc, "e2e": e2e, "budget": b, "plugin": plugin,
-       "budget_wall_bound_for_e2e_s": wall_1m}
+       "budget_wall_bound_for_e2e_s": wall_1m, "ecs": ecs}
 json.dump(res, open(out, "w"), indent=2)
 
 print()
@@ -140,6 +145,9 @@ for r in e2e:
     print(f"{'':<32}{r['events']:>9}{r['cpu_s']:>7.2f}{r['cpu_s_per_100k']:>7.3f}{r['peak_rss_mb']:>8.1f}{r['wall_s']:>8.2f}{r['calls']:>7}{r['min_calls']:>5}{r['calls_429']:>5}{r['simulator_cpu_s']:>9.2f}")
 print(f"  targets: <= 0.3 CPU s per 100k events, <= 40 MB peak RSS, calls = min. At {budget} calls/min, "
       f"{e2e[0]['events']} events ({min_calls(e2e[0]['events'], limit)} calls) take at least {wall_1m:.1f} s.")
+print(f"  --format ecs, {ecs['events']} events: {ecs['cpu_s']:.2f} CPU s vs raw {raw_small['cpu_s']:.2f} s "
+      f"({ecs['cpu_over_raw']}x), wall {ecs['wall_s']:.2f} s vs {raw_small['wall_s']:.2f} s ({ecs['wall_over_raw']}x); "
+      f"target <= 2.0x; peak RSS {ecs['peak_rss_mb']} MB")
 print()
 print(f"budget run: {b['events']} events, --limit {blimit}, {budget}/min on both sides: {b['calls']} calls (min {b['min_calls']}), "
       f"{b['calls_429']} x 429, at most {b['max_calls_in_any_60s']} calls in any 60 s, wall {b['wall_s']:.1f} s vs bound {b['wall_bound_s']} s "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages for the C tests (compiler,
 # valgrind, msgpack-c for the Fluent Bit host emulator's decoder, openssl for a self-signed
-# TLS server in the certificate-verification test). Runs as root in CI; without
+# TLS server in the certificate-verification test, systemd for `systemd-analyze verify` of the
+# shipped unit, dpkg for `make deb`). Runs as root in CI; without
 # root and without the packages it says what is missing and fails.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -f /usr/include/msgpack.h ] || need+=(libmsgpack-dev)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -114,6 +114,9 @@ pub struct Batch {
     pub snapshot: StreamState,
     /// The page ended its sequence and the stream is now within one interval of now.
     pub caught_up: bool,
+    /// With `format = ecs`, every delivered entry as its ECS document (in `deliver` order);
+    /// `None` for `raw`, which hands over Slack's bytes untouched.
+    pub formatted: Option<crate::ecs::Encoded>,
 }
 
 impl Batch {
@@ -129,7 +132,24 @@ impl Batch {
     /// `date_last` for access rows, `date` for integration logs.
     pub fn event(&self, i: usize) -> (&[u8], i64) {
         let e = &self.page.entries[self.deliver[i] as usize];
-        (self.page.entry_bytes(e), e.date_create)
+        match &self.formatted {
+            Some(docs) => (docs.get(i), e.date_create),
+            None => (self.page.entry_bytes(e), e.date_create),
+        }
+    }
+
+    /// Re-encodes every delivered entry as an ECS document (`format = ecs`).
+    pub fn encode_ecs(&mut self) {
+        let mut docs = crate::ecs::Encoded::with_capacity(
+            self.deliver.len(),
+            // Each document is about the entry plus 700 bytes of ECS fields.
+            self.page.body.len() + self.deliver.len() * 700,
+        );
+        for &k in &self.deliver {
+            let e = &self.page.entries[k as usize];
+            docs.push(self.source, self.page.id(e), e.date_create, self.page.entry_bytes(e));
+        }
+        self.formatted = Some(docs);
     }
 }
 
@@ -191,6 +211,8 @@ pub struct Collector {
     jitter: Jitter,
     streams: Vec<Stream>,
     next_stream: usize,
+    /// The stream being polled (its calls are counted in its per-stream stats).
+    polling: usize,
     next_batch_id: u64,
     stats: Arc<Mutex<Stats>>,
     stop: Arc<StopSignal>,
@@ -243,6 +265,7 @@ impl Collector {
             jitter: Jitter::from_time(),
             streams,
             next_stream: 0,
+            polling: 0,
             next_batch_id: 1,
             token,
             cfg,
@@ -371,6 +394,7 @@ impl Collector {
 
     /// One page of stream `i`, or `None` when it is caught up (then it is due after `interval`).
     fn poll_stream(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
+        self.polling = i;
         match self.streams[i].spec.kind {
             StreamKind::Audit(_) => self.poll_audit(i),
             StreamKind::Access | StreamKind::Integration => self.poll_web(i),
@@ -516,7 +540,7 @@ impl Collector {
         if caught_up {
             stream.due = Instant::now() + self.cfg.interval;
         }
-        let batch = Batch {
+        let mut batch = Batch {
             id: self.next_batch_id,
             stream: i,
             source: stream.spec.source,
@@ -524,7 +548,11 @@ impl Collector {
             snapshot: stream.state.clone(),
             caught_up,
             page,
+            formatted: None,
         };
+        if self.cfg.format == crate::config::OutputFormat::Ecs {
+            batch.encode_ecs();
+        }
         self.next_batch_id += 1;
         let lag = stream.state.lag_behind(now);
         let progress = stream.state.window_progress();
@@ -604,7 +632,11 @@ impl Collector {
         let mut failures = 0u32;
         loop {
             self.wait_for_slot(budget)?;
-            self.with_stats(|s| s.calls += 1);
+            let stream = &self.streams[self.polling].spec.name;
+            self.with_stats(|s| {
+                s.calls += 1;
+                s.stream(stream).calls += 1;
+            });
             let response = self.http.get(url, Some(&self.token));
             self.observe_date(response.as_ref().ok().and_then(|r| r.date));
             let outcome = match response {

@@ -46,6 +46,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "timeout", default: "30", help: "seconds per HTTP request" },
     OptionSpec { name: "max_retries", default: "8", help: "retries of one request on 5xx, resets, timeouts and bad bodies before giving up" },
     OptionSpec { name: "stall_warning_after", default: "0", help: "warn when a stream delivered nothing for this long (e.g. 24h); 0 disables" },
+    OptionSpec { name: "format", default: "raw", help: "document format: raw (each entry exactly as Slack sent it) or ecs (an Elastic Common Schema 8.x document, the entry under slack.*; see docs/ECS.md)" },
     OptionSpec { name: "tls_insecure", default: "false", help: "DANGEROUS: skip TLS certificate verification (logged loudly)" },
 ];
 
@@ -65,6 +66,15 @@ impl Source {
             Source::Integration => "integration",
         }
     }
+}
+
+/// The document handed to the host for each entry (`format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The entry exactly as Slack sent it.
+    Raw,
+    /// An Elastic Common Schema document (crate::ecs).
+    Ecs,
 }
 
 /// A token that never reaches a log, an error message or a state file by accident.
@@ -136,6 +146,7 @@ pub struct Config {
     pub timeout: Duration,
     pub max_retries: u32,
     pub stall_warning_after: Option<Duration>,
+    pub format: OutputFormat,
     pub tls_insecure: bool,
 }
 
@@ -195,6 +206,7 @@ impl Config {
             timeout: Duration::from_secs(30),
             max_retries: 8,
             stall_warning_after: None,
+            format: OutputFormat::Raw,
             tls_insecure: false,
         }
     }
@@ -260,6 +272,13 @@ impl Config {
             "stall_warning_after" => {
                 let secs = parse_seconds(key, v, 0, 365 * 86_400)?;
                 self.stall_warning_after = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "format" => {
+                self.format = match v.to_ascii_lowercase().as_str() {
+                    "raw" => OutputFormat::Raw,
+                    "ecs" => OutputFormat::Ecs,
+                    _ => return Err(bad(key, v, "raw or ecs")),
+                }
             }
             "tls_insecure" => self.tls_insecure = parse_bool(key, v)?,
             _ => {

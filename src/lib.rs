@@ -21,6 +21,7 @@ pub mod budget_store;
 pub mod collector;
 pub mod config;
 pub mod dedupe;
+pub mod ecs;
 pub mod encode;
 pub mod ffi;
 pub mod governor;

@@ -164,6 +164,8 @@ pub struct Collection {
     caught_up: bool,
     worker_done: Option<mpsc::Receiver<()>>,
     source_count: usize,
+    /// Stream names by index, for the per-stream stats.
+    names: Vec<String>,
 }
 
 /// The result of one `collect`.
@@ -275,7 +277,15 @@ impl Collection {
         }
         note_streams_left_behind(&cfg, &specs, &new_streams, &logs);
         let source_count = cfg.sources.len();
-        let stats = Arc::new(Mutex::new(Stats::default()));
+        let mut initial = Stats::default();
+        let now = crate::config::now_unix();
+        for (spec, state) in &specs {
+            let st = initial.stream(&spec.name);
+            st.source = spec.source.name().to_string();
+            st.checkpoint = state.lag_behind(now).map(|lag| now - lag);
+        }
+        let names: Vec<String> = specs.iter().map(|(spec, _)| spec.name.clone()).collect();
+        let stats = Arc::new(Mutex::new(initial));
         let stop = Arc::new(StopSignal::new());
         let collector = Collector::with_clock(cfg, specs, stats.clone(), stop.clone(), logs.clone(), wall)
             .map_err(StartError::Config)?;
@@ -302,6 +312,7 @@ impl Collection {
             caught_up: false,
             worker_done: Some(done_rx),
             source_count,
+            names,
         })
     }
 
@@ -359,7 +370,9 @@ impl Collection {
                         handed_over: true,
                     });
                     let pending = self.pending.iter().filter(|p| p.handed_over).count() as u64;
+                    let name = &self.names[batch.stream];
                     self.with_stats(|s| {
+                        s.stream(name).events += events;
                         s.events += events;
                         s.batches_pending = pending;
                         s.caught_up = false;
@@ -385,17 +398,31 @@ impl Collection {
         for (k, p) in self.pending.iter().enumerate().take(upto + 1) {
             latest[p.stream] = Some(k);
         }
+        let now = crate::config::now_unix();
+        let mut points = Vec::new();
         for (stream, k) in latest.iter().enumerate() {
             if let Some(k) = k {
                 let snapshot = self.pending[*k].snapshot.clone();
                 self.save(stream, &snapshot).map_err(AckError::State)?;
+                points.push((stream, snapshot.lag_behind(now).map(|lag| now - lag)));
             }
+        }
+        let mut per_stream = vec![0u64; self.names.len()];
+        for p in self.pending.iter().take(upto + 1) {
+            per_stream[p.stream] += p.events;
         }
         let acked: u64 = self.pending.drain(..=upto).map(|p| p.events).sum();
         let pending = self.pending.iter().filter(|p| p.handed_over).count() as u64;
+        let names = &self.names;
         self.with_stats(|s| {
             s.events_acked += acked;
             s.batches_pending = pending;
+            for (stream, point) in points {
+                s.stream(&names[stream]).checkpoint = point;
+            }
+            for (stream, n) in per_stream.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                s.stream(&names[stream]).events_acked += n;
+            }
         });
         Ok(())
     }

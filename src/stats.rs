@@ -1,6 +1,7 @@
 //! Counters a host can read (C ABI `stats`, CLI summary and progress).
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
@@ -42,4 +43,30 @@ pub struct Stats {
     pub caught_up: bool,
     /// Streams that delivered nothing for `stall_warning_after` (the no-data alarm).
     pub stalled_streams: Vec<String>,
+    /// Per stream (by stream name, as in the state file names): what `run --metrics-listen`
+    /// exports with a `stream` label.
+    pub streams: BTreeMap<String, StreamStats>,
+}
+
+/// The counters of one stream.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StreamStats {
+    /// `audit`, `access` or `integration`.
+    pub source: String,
+    /// HTTP calls made for this stream, retries included.
+    pub calls: u64,
+    /// Events handed to the host.
+    pub events: u64,
+    /// Events the host acknowledged.
+    pub events_acked: u64,
+    /// Unix seconds up to which this stream is durably delivered (its checkpoint, or for a
+    /// first window in progress the window's start); `now - checkpoint` is its lag.
+    pub checkpoint: Option<i64>,
+}
+
+impl Stats {
+    /// The entry of stream `name`, created on first use.
+    pub fn stream(&mut self, name: &str) -> &mut StreamStats {
+        self.streams.entry(name.to_string()).or_default()
+    }
 }

@@ -3,9 +3,13 @@
 //! drift apart.
 
 mod check;
+mod man;
+mod metrics;
 mod run;
 mod signals;
 mod state_cmd;
+mod state_json;
+mod stats_cmd;
 mod stdout;
 mod ui;
 
@@ -129,6 +133,19 @@ fn command() -> Command {
                         .value_name("SECONDS")
                         .default_value("10")
                         .help("Seconds between plain progress lines on stderr when it is not a terminal (0: none)"),
+                )
+                .arg(
+                    Arg::new("metrics_listen")
+                        .long("metrics-listen")
+                        .value_name("IP:PORT")
+                        .env("SLACK_AUDIT_METRICS_LISTEN")
+                        .help("Serve Prometheus metrics at http://IP:PORT/metrics (e.g. 127.0.0.1:9464); loopback only unless --metrics-allow-remote"),
+                )
+                .arg(
+                    Arg::new("metrics_allow_remote")
+                        .long("metrics-allow-remote")
+                        .action(ArgAction::SetTrue)
+                        .help("Allow --metrics-listen on a non-loopback address (the metrics carry no secrets, but reveal activity)"),
                 ),
         ))
         .subcommand(config_args(
@@ -145,7 +162,11 @@ fn command() -> Command {
             Command::new("state")
                 .about("Inspect or move the checkpoints of this configuration's streams")
                 .subcommand_required(true)
-                .subcommand(config_args(Command::new("show").about("Print each stream's checkpoint, in-flight window and counts")))
+                .subcommand(config_args(
+                    Command::new("show")
+                        .about("Print each stream's checkpoint, in-flight window and counts")
+                        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print one JSON object instead")),
+                ))
                 .subcommand(config_args(
                     Command::new("reset")
                         .about("Delete the checkpoints: the next run reads again from `since` (needs --yes)")
@@ -157,6 +178,26 @@ fn command() -> Command {
                         .arg(Arg::new("checkpoint").long("checkpoint").value_name("WHEN").required(true).help("Unix seconds, RFC 3339, or an age such as 2d"))
                         .arg(Arg::new("yes").long("yes").action(ArgAction::SetTrue).help("Really do it")),
                 )),
+        )
+        .subcommand(
+            Command::new("stats")
+                .about("Show the counters of a running `run --metrics-listen` (reads its /metrics)")
+                .arg(
+                    Arg::new("metrics_listen")
+                        .long("metrics-listen")
+                        .value_name("IP:PORT")
+                        .env("SLACK_AUDIT_METRICS_LISTEN")
+                        .default_value("127.0.0.1:9464")
+                        .help("Address the running instance serves its metrics on"),
+                )
+                .arg(Arg::new("metrics_url").long("metrics-url").value_name("URL").help("Full URL of /metrics (overrides --metrics-listen)"))
+                .arg(Arg::new("raw").long("raw").action(ArgAction::SetTrue).help("Print the exposition as served")),
+        )
+        .subcommand(
+            Command::new("man")
+                .hide(true)
+                .about("Write one man page per command into a directory (used by `make deb`)")
+                .arg(Arg::new("out").long("out").value_name("DIR").required(true).help("Directory for the .1 files")),
         )
         .subcommand(
             Command::new("sim")
@@ -187,6 +228,29 @@ pub fn main() -> i32 {
     };
     if name == "sim" {
         return run_sim(m);
+    }
+    if name == "stats" {
+        let url = match m.get_one::<String>("metrics_url") {
+            Some(u) => u.clone(),
+            None => format!(
+                "http://{}/metrics",
+                m.get_one::<String>("metrics_listen").map(String::as_str).unwrap_or("127.0.0.1:9464")
+            ),
+        };
+        return stats_cmd::stats(&url, m.get_flag("raw"));
+    }
+    if name == "man" {
+        let dir = m.get_one::<String>("out").map(String::as_str).unwrap_or(".");
+        return match man::write_pages(&command(), std::path::Path::new(dir)) {
+            Ok(files) => {
+                println!("{}", files.join("\n"));
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("slack-audit man: cannot write into {dir}: {e}");
+                exit::OUTPUT
+            }
+        };
     }
     let format = if m.get_one::<String>("log_format").map(String::as_str) == Some("json") {
         ui::Format::Json
@@ -225,11 +289,24 @@ pub fn main() -> i32 {
         ui.log(Level::Warn, slack_audit::runtime::TLS_INSECURE_WARNING);
     }
     match name {
-        "run" => run::run(cfg, m.get_flag("once"), &mut ui),
+        "run" => {
+            let metrics = match m.get_one::<String>("metrics_listen") {
+                Some(a) => match metrics::check_address(a, m.get_flag("metrics_allow_remote")) {
+                    Ok(addr) => Some(addr),
+                    Err(e) => {
+                        ui.log(Level::Error, &e);
+                        return exit::CONFIG;
+                    }
+                },
+                None => None,
+            };
+            run::run(cfg, m.get_flag("once"), metrics, &mut ui)
+        }
         "check" => check::check(&cfg, &mut ui),
         "validate" => validate(&cfg, &mut ui),
         "actions" => check::catalog(&cfg, "actions", &mut ui),
         "schemas" => check::catalog(&cfg, "schemas", &mut ui),
+        "state show" if m.get_flag("json") => state_json::show(&cfg, &mut ui),
         "state show" => state_cmd::show(&cfg, &mut ui),
         "state reset" => state_cmd::reset(&cfg, yes, &mut ui),
         "state set" => {

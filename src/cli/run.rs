@@ -11,7 +11,7 @@ use slack_audit::runtime::{Collected, Collection, StartError};
 use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 
-pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
+pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &mut Ui) -> i32 {
     // Both watchers start before the state is opened, so that a signal or a vanished reader
     // also ends a wait for a stream another collector still holds.
     signals::install();
@@ -33,6 +33,15 @@ pub fn run(cfg: Config, once: bool, ui: &mut Ui) -> i32 {
             return exit::STATE;
         }
     };
+    if let Some(addr) = metrics {
+        match super::metrics::serve(addr, collection.stats_source()) {
+            Ok(bound) => ui.log(Level::Info, &format!("metrics at http://{bound}/metrics")),
+            Err(e) => {
+                ui.log(Level::Error, &format!("--metrics-listen {addr}: cannot listen: {e}"));
+                return exit::CONFIG;
+            }
+        }
+    }
     let interrupter = collection.interrupter();
     signals::on_stop(move || interrupter.interrupt());
 
