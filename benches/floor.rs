@@ -6,6 +6,7 @@
 //! Times are the thread's CPU time (not wall time: the machine is shared), best of `RUNS`.
 
 use serde::de::IgnoredAny;
+use slack_audit::jsonscan::scan_page;
 use slack_audit::sim::{Sim, SimConfig};
 use slack_audit::slack::parse_audit_page;
 use std::hint::black_box;
@@ -81,7 +82,20 @@ fn main() {
             }),
         ),
         (
-            "floor: inflate + UTF-8 + JSON check",
+            "one pass: JSON + UTF-8 (jsonscan)",
+            measure(|| {
+                black_box(scan_page(black_box(&body), |_, _| {}).is_ok());
+            }),
+        ),
+        (
+            "floor: inflate + one pass (jsonscan)",
+            measure(|| {
+                inflate(&gz, &mut out);
+                black_box(scan_page(&out, |_, _| {}).is_ok());
+            }),
+        ),
+        (
+            "inflate + UTF-8 + JSON check (serde_json)",
             measure(|| {
                 inflate(&gz, &mut out);
                 let t = std::str::from_utf8(&out).unwrap();
