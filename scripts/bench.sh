@@ -49,7 +49,7 @@ sim_start() {
 
 # sim_stop: sets $sim_cpu (CPU spent serving, dataset generation excluded) and $stats.
 sim_stop() {
-  stats=$(curl -sf "$url/sim/stats")
+  stats=$(curl -sf "$url/sim/stats" || echo '{"calls": -1, "calls_429": -1, "max_calls_in_any_60s": -1}')
   sim_cpu=$(awk -v a="$(cpu_of "$sim_pid")" -v b="$sim_cpu0" 'BEGIN { printf "%.2f", a - b }')
   kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
 }
@@ -64,8 +64,12 @@ drain() {
   SLACK_AUDIT_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/time" \
     "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit "$2" \
     --max-calls-per-minute "$4" --since 0 --progress-every 0 2>"$work/run.err" | wc -l >"$work/lines"
+  if [ "$(cat "$work/lines")" != "$1" ] || grep -q "exited with non-zero" "$work/time"; then
+    # Say why (this run is then left out of the figures), instead of a bare traceback later.
+    { echo "   this run failed: $(head -1 "$work/time")"; tail -3 "$work/run.err"; echo "   simulator:"; tail -3 "$work/sim.err"; } >&2
+  fi
   sim_stop
-  echo "$(cat "$work/lines") $(cat "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
+  echo "$(cat "$work/lines") $(tail -1 "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
 }
 
 echo "== building (release, plugin, host emulator)"
@@ -74,6 +78,9 @@ make -s plugin c-tests >/dev/null
 
 echo "== encode micro-benchmark (cargo bench --bench encode)"
 cargo bench --quiet --bench encode 2>/dev/null | tee "$work/encode.txt"
+
+echo "== floor micro-benchmark: inflate + one validating pass over one page (cargo bench --bench floor)"
+cargo bench --quiet --bench floor 2>/dev/null | tee "$work/floor.txt"
 
 echo "== end to end: slack-audit run --once, $EVENTS events, --limit $LIMIT, simulator unlimited; $REPEAT runs with gzip, $REPEAT without"
 : >"$work/e2e.txt"
@@ -104,6 +111,7 @@ work, out, limit, budget, blimit = sys.argv[1], sys.argv[2], int(sys.argv[3]), i
 # ceil(events/limit): the simulator, like Slack, sends no cursor after a full last page.
 def min_calls(n, l): return -(-n // l)
 enc = json.load(open("target/bench-encode.json"))
+floor = json.load(open("target/bench-floor.json"))
 base = next(c for c in enc["cases"] if c["name"].endswith("whole page"))
 def row(line):
     f = line.split()
@@ -114,7 +122,8 @@ def row(line):
             "cpu_s_per_100k": round((user + sys_) / n * 1e5, 4), "peak_rss_mb": round(rss / 1024, 1),
             "wall_s": wall, "calls": calls, "min_calls": min_calls(n, limit), "calls_429": c429,
             "max_calls_in_any_60s": max60, "simulator_cpu_s": float(f[9])}
-e2e = [row(l) for l in open(f"{work}/e2e.txt")]
+# A failed drain (reported above) is left out.
+e2e = [row(l) for l in open(f"{work}/e2e.txt") if int(l.split()[1]) == int(l.split()[0])]
 b = row(open(f"{work}/budget.txt").read()); b["min_calls"] = min_calls(b["events"], blimit)
 # The collector's window is 60.5 s: call k (0-based) cannot start before (k // budget) * 60.5 s.
 b["wall_bound_s"] = round((b["calls"] - 1) // budget * 60.5, 1)
@@ -134,7 +143,7 @@ wall_1m = (min_calls(e2e[0]["events"], limit) - 1) // budget * 60.5
 cpu = lambda k: {r[k] for r in big}
 model = open("/proc/cpuinfo").read().split("model name")[1].split(":", 1)[1].split("\n")[0].strip()
 machine = {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "loadavg_at_end": os.getloadavg()}
-res = {"machine": machine, "encode": enc, "e2e": e2e, "cpu_s_per_100k": cpu_per_100k, "budget": b, "plugin": plugin,
+res = {"machine": machine, "encode": enc, "floor": floor, "e2e": e2e, "cpu_s_per_100k": cpu_per_100k, "budget": b, "plugin": plugin,
        "budget_wall_bound_for_e2e_s": wall_1m}
 json.dump(res, open(out, "w"), indent=2)
 
@@ -148,9 +157,14 @@ print()
 print(f"{'drain (run --once, --limit %d)' % limit:<32}{'gzip':>6}{'events':>9}{'cpu s':>7}{'/100k':>7}{'RSS MB':>8}{'wall s':>8}{'calls':>7}{'min':>5}{'429':>5}{'sim cpu':>9}")
 for r in e2e:
     print(f"{'':<32}{'yes' if r['gzip'] else 'no':>6}{r['events']:>9}{r['cpu_s']:>7.2f}{r['cpu_s_per_100k']:>7.3f}{r['peak_rss_mb']:>8.1f}{r['wall_s']:>8.2f}{r['calls']:>7}{r['min_calls']:>5}{r['calls_429']:>5}{r['simulator_cpu_s']:>9.2f}")
+fl = {c["name"]: c["cpu_s_per_100k"] for c in floor["cases"]}
+floor_gz = next(v for k, v in fl.items() if k.startswith("floor:"))
+floor_id = next(v for k, v in fl.items() if k.startswith("one pass:"))
 for k, v in cpu_per_100k.items():
     if v:
-        print(f"  CPU s per 100k events, {k}: lowest {v['min']:.3f}, median {v['median']:.3f} of {v['runs']} runs")
+        f = floor_gz if k == "gzip" else floor_id
+        print(f"  CPU s per 100k events, {k}: lowest {v['min']:.3f}, median {v['median']:.3f} of {v['runs']} runs; "
+              f"floor (micro-benchmark) {f:.3f}, lowest run {v['min'] / f:.2f}x the floor")
 print(f"  targets: <= 0.10 CPU s per 100k events with gzip, <= 20 MB peak RSS, calls = min. At {budget} calls/min, "
       f"{e2e[0]['events']} events ({min_calls(e2e[0]['events'], limit)} calls) take at least {wall_1m:.1f} s.")
 print()
