@@ -49,17 +49,30 @@ fi
 sdk_version=$("$VENV/bin/python" -c 'import slack_sdk.version as v; print(v.__version__)')
 helr_version=$("$HELR" --version | awk '{print $NF}')
 
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # One simulator for every run: the same dataset (seed 1), no rate limit, gzip level 6.
-"$BIN" sim --events "$EVENTS" --max-calls-per-minute 0 --gzip-level 6 --duration 3600 >"$work/sim.out" 2>"$work/sim.err" &
-sim_pid=$!
-for _ in $(seq 400); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-url=$(awk '/listening/ {print $3}' "$work/sim.out")
-[ -n "$url" ] || { echo "the simulator did not start" >&2; cat "$work/sim.err" >&2; exit 1; }
+sim_start() {
+  "$BIN" sim --events "$EVENTS" --max-calls-per-minute 0 --gzip-level 6 --duration 3600 >"$work/sim.out" 2>"$work/sim.err" &
+  sim_pid=$!
+  for _ in $(seq 400); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  url=$(awk '/listening/ {print $3}' "$work/sim.out")
+  [ -n "$url" ] || { echo "the simulator did not start" >&2; cat "$work/sim.err" >&2; exit 1; }
+}
+sim_start
 
 # measure NAME CMD...: runs CMD with stdout counted; appends "NAME events bytes user sys rss_kb wall
 # sim_cpu" to $work/runs.txt.
+# ensure_sim: twice on a busy shared machine the simulator was gone between runs (cause not found; a
+# stop on SIGINT/SIGTERM prints "sim stats"): say so and start it again (same dataset).
+ensure_sim() {
+  if ! kill -0 "$sim_pid" 2>/dev/null; then
+    echo "   the simulator exited; its last words: $(tail -2 "$work/sim.err" | tr '\n' ' ') - restarting it" >&2
+    wait "$sim_pid" 2>/dev/null || true
+    sim_start
+  fi
+}
+
 measure() {
   local name=$1; shift
   local s0; s0=$(cpu_of "$sim_pid")
@@ -78,12 +91,12 @@ echo "== $EVENTS events, --limit $LIMIT, gzip level 6 ($url); $REPEAT runs each,
 echo "   (name events stdout_bytes user_s sys_s maxrss_kb wall_s simulator_cpu_s)"
 for i in $(seq "$REPEAT"); do
   rm -rf "$work/state"
-  measure slack-audit "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit "$LIMIT" \
+  ensure_sim; measure slack-audit "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit "$LIMIT" \
     --max-calls-per-minute 1000 --since 0 --progress-every 0
-  measure helr env SIM_URL="$url" LIMIT="$LIMIT" "$HELR" run --once --config bench/peers/helr.yaml
-  measure slack_sdk "$VENV/bin/python" bench/peers/slack_sdk_drain.py "$url/audit/v1/" "$LIMIT"
+  ensure_sim; measure helr env SIM_URL="$url" LIMIT="$LIMIT" "$HELR" run --once --config bench/peers/helr.yaml
+  ensure_sim; measure slack_sdk "$VENV/bin/python" bench/peers/slack_sdk_drain.py "$url/audit/v1/" "$LIMIT"
 done
-stats=$(curl -sf "$url/sim/stats")
+ensure_sim; stats=$(curl -sf "$url/sim/stats")
 
 python3 - "$work/runs.txt" "$OUT" "$EVENTS" "$LIMIT" "$helr_version" "$sdk_version" "$stats" <<'PY'
 import json, os, platform, sys
@@ -100,8 +113,8 @@ for line in open(runs_file):
         "wall_s": float(wall), "simulator_cpu_s": float(sim)})
 labels = {"slack-audit": "slack-audit run --once", "helr": f"helr {helr_v} run --once",
           "slack_sdk": f"slack_sdk {sdk_v} AuditLogsClient"}
-# The lowest-CPU run of each collector (the machine is shared; noise only adds).
-best = {k: min(v, key=lambda r: r["cpu_s"]) for k, v in runs.items()}
+# The lowest-CPU complete run of each collector (the machine is shared; noise only adds).
+best = {k: min(c, key=lambda r: r["cpu_s"]) for k, v in runs.items() if (c := [r for r in v if r["events"] == events])}
 model = open("/proc/cpuinfo").read().split("model name")[1].split(":", 1)[1].split("\n")[0].strip()
 machine = {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "loadavg_at_end": os.getloadavg()}
 json.dump({"machine": machine, "events": events, "limit": limit, "runs": runs, "best": best,
