@@ -195,6 +195,7 @@ fn expect(t: &[u8], p: usize, c: u8) -> Res<()> {
 }
 
 /// A key at `t[p]`: its span, quotes included.
+#[inline(always)]
 fn key(t: &[u8], p: usize) -> Res<(usize, usize)> {
     expect(t, p, b'"')?;
     Ok((p, string(t, p)?))
@@ -272,6 +273,7 @@ pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>) -> Res<usize> {
 }
 
 /// `"key" :` at `t[p]`, and the space after the colon: the position of the member's value.
+#[inline(always)]
 fn member_key(t: &[u8], p: usize) -> Res<usize> {
     let (_, e) = key(t, p)?;
     let p = ws(t, e);
@@ -319,6 +321,7 @@ fn digits(t: &[u8], mut p: usize) -> usize {
 
 /// The string opening at `t[p]` (a `"`): the position after its closing quote. Checks escapes,
 /// that no control character is raw, and that the bytes are UTF-8.
+#[inline(always)]
 pub fn string(t: &[u8], p: usize) -> Res<usize> {
     let mut p = p + 1;
     loop {
@@ -366,7 +369,7 @@ fn utf8_sequence(s: &[u8]) -> Option<usize> {
 
 /// The index of the first byte of `s` that is `"`, `\`, below 0x20 or above 0x7f (`s.len()` if
 /// none): everything else in a string needs no look.
-#[inline]
+#[inline(always)]
 fn special(s: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
