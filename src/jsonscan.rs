@@ -370,7 +370,7 @@ fn utf8_sequence(s: &[u8]) -> Option<usize> {
 /// The index of the first byte of `s` that is `"`, `\`, below 0x20 or above 0x7f (`s.len()` if
 /// none): everything else in a string needs no look.
 #[inline(always)]
-fn special(s: &[u8]) -> usize {
+pub fn special(s: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
