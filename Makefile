@@ -10,7 +10,7 @@ BIN          := $(RELEASE)/slack-audit
 PREFIX       ?= /usr/local
 SHELL        := /bin/bash
 
-.PHONY: all build header header-check test test-rust demo bench soak fuzz install clean deps lint deb
+.PHONY: all build header header-check test test-rust demo bench bench-peers soak fuzz install clean deps lint deb
 
 # Extra targets (mk/c.mk: plugin, c-tests) add to EXTRA_TESTS and to the rules below.
 EXTRA_TESTS :=
@@ -53,10 +53,16 @@ test: deps header-check test-rust $(EXTRA_TESTS)
 demo: build
 	@bash scripts/demo.sh $(BIN)
 
-# Encoder micro-benchmark, 1M-event CLI drain, a 50 calls/min drain and the plugin's collect
-# path; prints a table and writes target/bench.json (about two minutes).
+# Encoder and inflate+validate micro-benchmarks, 1M-event CLI drains with and without gzip, a
+# 50 calls/min drain and the plugin's collect path; prints a table, writes target/bench.json.
 bench:
 	@BIN=$(BIN) bash scripts/bench.sh
+
+# slack-audit, helr 0.7.0 and slack_sdk 3.47 (Python) draining the same simulator dataset, one
+# run; installs the peers into .tools/ on first use (PEERS=dir elsewhere). Not part of `make test`.
+PEERS ?= $(TOOLS)
+bench-peers:
+	@BIN=$(BIN) PEERS=$(PEERS) bash scripts/bench-peers.sh
 
 # Long reliability variants (issue 5); `make test` runs the short ones.
 soak:

@@ -8,10 +8,15 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// foldhash instead of std's SipHash: every event costs a few lookups here, and the ids come
+/// from Slack over an authenticated connection, so SipHash's flooding resistance buys little;
+/// foldhash is still seeded per process.
+type Ids = HashMap<String, i64, foldhash::fast::RandomState>;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Vec<(String, i64)>", into = "Vec<(String, i64)>")]
 pub struct SeenSet {
-    ids: HashMap<String, i64>,
+    ids: Ids,
 }
 
 impl SeenSet {

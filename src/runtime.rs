@@ -3,7 +3,8 @@
 //!
 //! The worker does every network wait (rate budget, Retry-After, backoff, slow responses), so
 //! `collect` only waits for a ready batch, up to the caller's time budget. The mailbox between
-//! them holds at most one batch, which bounds memory to about three pages.
+//! them holds at most one batch, and the worker reads a page only when the mailbox is empty,
+//! which bounds memory to about two pages.
 
 use crate::collector::{streams_for, Batch, CollectError, Collector};
 use crate::config::{Config, ConfigError};
@@ -79,6 +80,15 @@ impl Mailbox {
         g.queue.push_back(msg);
         self.cv.notify_all();
         true
+    }
+
+    /// Waits until a batch could be posted without waiting. False if the mailbox was closed.
+    fn wait_for_room(&self) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while g.batches >= BATCH_CAPACITY && !g.closed {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        !g.closed
     }
 
     fn take(&self, timeout: Duration) -> Taken {
@@ -512,6 +522,12 @@ impl Interrupter {
 fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
     let mut reported_caught_up = false;
     while !stop.is_set() {
+        // The next page is read only once the last one was taken: at most two pages are alive
+        // (one with the host, one read or waiting here), not three, which is a page (several
+        // MB at limit 9999) of peak RSS. The read still overlaps the host's work on the last one.
+        if !mailbox.wait_for_room() {
+            return;
+        }
         match c.next_batch() {
             Ok(Some(batch)) => {
                 reported_caught_up = false;

@@ -3,6 +3,7 @@
 
 use crate::collector::fnv1a;
 use crate::http::BodyPool;
+use crate::jsonscan;
 use crate::sequence::PageRequest;
 use crate::weblogs::{access_id, access_key, WebRequest};
 use serde::Deserialize;
@@ -137,17 +138,6 @@ impl AuditPage {
 }
 
 #[derive(Deserialize)]
-struct PageWire<'a> {
-    #[serde(borrow)]
-    entries: Option<Vec<&'a RawValue>>,
-    #[serde(borrow)]
-    response_metadata: Option<MetaWire<'a>>,
-    ok: Option<bool>,
-    #[serde(borrow)]
-    error: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
 struct MetaWire<'a> {
     #[serde(borrow)]
     next_cursor: Option<Cow<'a, str>>,
@@ -210,52 +200,75 @@ impl std::fmt::Display for ApiError {
 
 /// Reads a 200 answer of `/audit/v1/logs`. A body that is not the documented shape is
 /// `Transient` (a truncated or garbled transfer is the usual cause; the retry bound stops it).
+/// One pass ([`jsonscan::scan_page`]) checks the JSON and its UTF-8 and finds the entries.
 pub fn parse_audit_page(body: Vec<u8>) -> Result<AuditPage, ApiError> {
-    let (entries, next_cursor) = {
-        let wire: PageWire = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::Transient(format!("Slack's answer is not valid JSON ({e}); retrying")))?;
-        if wire.ok == Some(false) {
-            return Err(classify_error_code(200, wire.error.as_deref().unwrap_or("unknown_error"), &body));
-        }
-        let raw = wire
-            .entries
-            .ok_or_else(|| ApiError::Transient("Slack's answer has no `entries` array; retrying".to_string()))?;
-        let base = body.as_ptr() as usize;
-        let mut entries = Vec::with_capacity(raw.len());
-        for (i, r) in raw.iter().enumerate() {
-            let text = r.get();
-            let start = text.as_ptr() as usize - base;
-            let end = start + text.len();
-            let span = |(a, b): (usize, usize)| Text::Span((start + a) as u32, (start + b) as u32);
-            if let Some(k) = scan_keys(text.as_bytes()).filter(|_| end <= u32::MAX as usize) {
-                if let (Some(id), Some(date_create)) = (k.id.filter(|(a, b)| b > a), k.date_create) {
-                    entries.push(EntryRef { start, end, id: span(id), date_create, action: k.action.map(span) });
-                    continue;
-                }
+    // Each entry's keys are read as soon as the scan has checked it, while its bytes are still
+    // in cache. Entries the one-pass key reader does not handle are read after the scan.
+    let mut entries = Vec::new();
+    let mut unusual = Vec::new();
+    let scan = jsonscan::scan_page(&body, |start, end| {
+        let span = |(a, b): (usize, usize)| Text::Span((start + a) as u32, (start + b) as u32);
+        match scan_keys(&body[start..end]).filter(|_| end <= u32::MAX as usize) {
+            Some(Keys { id: Some(id), date_create: Some(date_create), action }) if id.1 > id.0 => {
+                entries.push(EntryRef { start, end, id: span(id), date_create, action: action.map(span) })
             }
-            // Anything unusual (escapes, a non-integer date, a missing or repeated key): the
-            // general reader, which also words the error.
-            let key: KeyWire = serde_json::from_str(text).map_err(|e| {
+            _ => {
+                unusual.push(entries.len());
+                entries.push(EntryRef { start, end, id: Text::Owned("".into()), date_create: 0, action: None });
+            }
+        }
+    })
+    .map_err(|e| not_json(&body, e))?;
+    if scan.ok == Some(false) {
+        let code = scan.error.map(|(a, b)| json_string(&body[a..b])).transpose()?;
+        return Err(classify_error_code(200, code.as_deref().unwrap_or("unknown_error"), &body));
+    }
+    if scan.entries.is_none() {
+        return Err(ApiError::Transient("Slack's answer has no `entries` array; retrying".to_string()));
+    }
+    for i in unusual {
+        // Anything unusual (escapes, a non-integer date, a missing or repeated key): the
+        // general reader, which also words the error.
+        let e = &mut entries[i];
+        let key: KeyWire = std::str::from_utf8(&body[e.start..e.end])
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+            .map_err(|e| {
                 ApiError::Transient(format!("entry {i} of Slack's page is not a JSON object ({e}); retrying"))
             })?;
-            let id = key.id.filter(|s| !s.is_empty()).ok_or_else(|| {
-                ApiError::Transient(format!("entry {i} of Slack's page has no string `id`; retrying"))
-            })?;
-            let date_create = key.date_create.as_ref().and_then(Seconds::get).ok_or_else(|| {
-                ApiError::Transient(format!("entry {i} ({id}) of Slack's page has no numeric `date_create`; retrying"))
-            })?;
-            entries.push(EntryRef {
-                start,
-                end,
-                id: Text::Owned(id.into()),
-                date_create,
-                action: key.action.map(|a| Text::Owned(a.into())),
-            });
-        }
-        let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
-        (entries, next)
-    };
+        let id = key
+            .id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::Transient(format!("entry {i} of Slack's page has no string `id`; retrying")))?;
+        e.date_create = key.date_create.as_ref().and_then(Seconds::get).ok_or_else(|| {
+            ApiError::Transient(format!("entry {i} ({id}) of Slack's page has no numeric `date_create`; retrying"))
+        })?;
+        e.id = Text::Owned(id.into());
+        e.action = key.action.map(|a| Text::Owned(a.into()));
+    }
+    let next_cursor = scan.next_cursor.map(|(a, b)| json_string(&body[a..b])).transpose()?.unwrap_or_default();
     Ok(AuditPage { body, entries, next_cursor, recycle: None })
+}
+
+/// The text of a JSON string (quotes included) that [`jsonscan`] found valid.
+fn json_string(raw: &[u8]) -> Result<String, ApiError> {
+    let inner = &raw[1..raw.len() - 1];
+    let plain = if inner.contains(&b'\\') { None } else { std::str::from_utf8(inner).ok() };
+    match plain {
+        Some(s) => Ok(s.to_string()),
+        None => serde_json::from_slice::<String>(raw)
+            .map_err(|e| ApiError::Transient(format!("Slack's answer is not valid JSON ({e}); retrying"))),
+    }
+}
+
+/// The error for a body [`jsonscan`] refused, in serde_json's words (line and column) when it
+/// refuses it too.
+fn not_json(body: &[u8], e: jsonscan::ScanError) -> ApiError {
+    let why = match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => e.to_string(),
+        Ok(_) => format!("invalid UTF-8 or not the documented shape at byte {}", e.0),
+    };
+    ApiError::Transient(format!("Slack's answer is not valid JSON ({why}); retrying"))
 }
 
 /// What [`scan_keys`] found at the top level of an entry: spans (relative to the entry) of
@@ -337,10 +350,18 @@ fn skip_ws(t: &[u8], mut p: usize) -> usize {
     p
 }
 
-/// The content span of the string opening at `t[p]`, if it holds no escape.
+/// The content span of the string opening at `t[p]`, if it holds no escape. Looks 16 bytes at
+/// a time ([`jsonscan::special`]); a non-ASCII byte is stepped over (the scan checked UTF-8).
 fn plain_string(t: &[u8], p: usize) -> Option<(usize, usize)> {
-    let n = t[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
-    (t[p + 1 + n] == b'"').then_some((p + 1, p + 1 + n))
+    let mut i = p + 1;
+    loop {
+        i += jsonscan::special(t.get(i..)?);
+        match *t.get(i)? {
+            b'"' => return Some((p + 1, i)),
+            b'\\' => return None,
+            _ => i += 1,
+        }
+    }
 }
 
 /// The position just after the JSON value starting at `t[p]`.

@@ -458,7 +458,7 @@ fn shutdown_is_prompt() {
 #[ignore]
 fn drain_a_million() {
     let t = Instant::now();
-    // Default gzip settings: ureq asks for gzip, large pages come back as stored gzip blocks.
+    // Default gzip settings: ureq asks for gzip, pages come back deflated at level 6.
     let sim = Sim::start(config(1_000_000)).unwrap();
     println!("start with 1M entries: {:?}", t.elapsed());
     let a = agent();

@@ -1,0 +1,172 @@
+//! The floor of reading one page: inflating a 9,999-entry simulator page gzipped at level 6
+//! (as Slack and web servers send it) plus one validating pass over the inflated bytes, next to
+//! what the collector's page reader costs on the same bytes.
+//!
+//! Run: `cargo bench --bench floor`. Prints a table and writes `target/bench-floor.json`.
+//! Times are the thread's CPU time (not wall time: the machine is shared), best of `RUNS`.
+
+use serde::de::IgnoredAny;
+use slack_audit::jsonscan::scan_page;
+use slack_audit::sim::{Sim, SimConfig};
+use slack_audit::slack::parse_audit_page;
+use std::hint::black_box;
+use std::io::{Read, Write};
+
+const ENTRIES: u32 = 9_999;
+const RUNS: usize = 15;
+
+/// CPU time of the calling thread, in seconds.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Best and median thread CPU seconds of `RUNS` runs after one warm-up.
+fn measure(mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let mut t: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let t0 = thread_cpu();
+            f();
+            thread_cpu() - t0
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[0], t[RUNS / 2])
+}
+
+fn inflate(gz: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    flate2::read::GzDecoder::new(gz).read_to_end(out).expect("valid gzip");
+}
+
+fn main() {
+    // One real page of the simulator, uncompressed, then gzipped the way the simulator does.
+    let sim =
+        Sim::start(SimConfig { events: ENTRIES as usize, gzip: false, max_calls_per_minute: 0, ..Default::default() })
+            .expect("simulator starts");
+    let url = format!("{}/logs?oldest=0&limit={ENTRIES}", sim.audit_url());
+    let body = ureq::get(&url)
+        .header("Authorization", format!("Bearer {}", sim.token()))
+        .call()
+        .expect("page")
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .expect("page body");
+    sim.shutdown();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    enc.write_all(&body).unwrap();
+    let gz = enc.finish().unwrap();
+    let n = parse_audit_page(body.clone()).expect("page parses").entries.len();
+    assert_eq!(n, ENTRIES as usize);
+
+    let mut out = Vec::with_capacity(body.len() + 4096);
+    let mut page_body = Vec::with_capacity(body.len() + 4096);
+    let text = std::str::from_utf8(&body).unwrap();
+    let cases: Vec<(&str, (f64, f64))> = vec![
+        ("inflate (flate2, the crate's backend)", measure(|| inflate(&gz, &mut out))),
+        (
+            "UTF-8 check (std from_utf8)",
+            measure(|| {
+                black_box(std::str::from_utf8(black_box(&body)).is_ok());
+            }),
+        ),
+        (
+            "JSON check (serde_json IgnoredAny, &str)",
+            measure(|| {
+                black_box(serde_json::from_str::<IgnoredAny>(black_box(text)).is_ok());
+            }),
+        ),
+        (
+            "one pass: JSON + UTF-8 (jsonscan)",
+            measure(|| {
+                black_box(scan_page(black_box(&body), |_, _| {}).is_ok());
+            }),
+        ),
+        (
+            "floor: inflate + one pass (jsonscan)",
+            measure(|| {
+                inflate(&gz, &mut out);
+                black_box(scan_page(&out, |_, _| {}).is_ok());
+            }),
+        ),
+        (
+            "inflate + UTF-8 + JSON check (serde_json)",
+            measure(|| {
+                inflate(&gz, &mut out);
+                let t = std::str::from_utf8(&out).unwrap();
+                black_box(serde_json::from_str::<IgnoredAny>(t).unwrap());
+            }),
+        ),
+        (
+            "page reader (parse_audit_page)",
+            measure(|| {
+                page_body.clear();
+                page_body.extend_from_slice(&body);
+                let mut p = parse_audit_page(std::mem::take(&mut page_body)).unwrap();
+                page_body = std::mem::take(&mut p.body);
+            }),
+        ),
+        (
+            "inflate + page reader",
+            measure(|| {
+                inflate(&gz, &mut page_body);
+                let mut p = parse_audit_page(std::mem::take(&mut page_body)).unwrap();
+                page_body = std::mem::take(&mut p.body);
+            }),
+        ),
+        (
+            "copy of the body (memcpy)",
+            measure(|| {
+                page_body.clear();
+                page_body.extend_from_slice(black_box(&body));
+            }),
+        ),
+    ];
+
+    let per_100k = |s: f64| s / f64::from(ENTRIES) * 1e5;
+    println!(
+        "page: {ENTRIES} entries, {} bytes ({:.0} bytes each), gzip level 6: {} bytes ({:.1}x); thread CPU, best of {RUNS} (median)",
+        body.len(),
+        body.len() as f64 / f64::from(ENTRIES),
+        gz.len(),
+        body.len() as f64 / gz.len() as f64
+    );
+    println!("{:<42} {:>9} {:>9} {:>14}", "case", "ms", "MB/s", "CPU s/100k");
+    let mut json = format!(
+        "{{\n  \"entries\": {ENTRIES},\n  \"body_bytes\": {},\n  \"gzip_bytes\": {},\n  \"runs\": {RUNS},\n  \"cases\": [\n",
+        body.len(),
+        gz.len()
+    );
+    for (i, (name, (best, median))) in cases.iter().enumerate() {
+        println!(
+            "{:<42} {:>9.3} {:>9.0} {:>14.4}   (median {:.3} ms)",
+            name,
+            best * 1e3,
+            body.len() as f64 / 1e6 / best,
+            per_100k(*best),
+            median * 1e3
+        );
+        json.push_str(&format!(
+            "    {{\"name\": \"{name}\", \"best_ms\": {:.4}, \"median_ms\": {:.4}, \"mb_per_s\": {:.1}, \"cpu_s_per_100k\": {:.5}}}{}\n",
+            best * 1e3,
+            median * 1e3,
+            body.len() as f64 / 1e6 / best,
+            per_100k(*best),
+            if i + 1 < cases.len() { "," } else { "" }
+        ));
+    }
+    json.push_str("  ]\n}\n");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = target.join("bench-floor.json");
+    match std::fs::write(&path, json) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+}
