@@ -95,7 +95,10 @@ pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, en
     let text = std::str::from_utf8(entry).unwrap_or("{}");
     let id = Str::scan(id);
     match source {
-        Source::Audit => audit(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
+        Source::Audit => {
+            let e = scan_audit(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default());
+            audit(out, id, time, &e)
+        }
         Source::Access => access(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
         Source::Integration => integration(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
     }
@@ -125,6 +128,7 @@ pub fn rfc3339(secs: i64) -> String {
 
 /// Writes `"<rfc3339(secs)>"` without allocating (years 1970 to 9999; later ones go through
 /// [`rfc3339`]).
+#[inline]
 fn put_time(out: &mut Vec<u8>, secs: i64) {
     let secs = secs.max(0);
     if secs >= 253_402_300_800 {
@@ -345,8 +349,197 @@ struct IntegrationIn<'a> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The fast reader of audit entries: one pass over the entry's bytes that picks the mapped
+// members and skips the rest without decoding them. It handles the common shape only and
+// gives up (`None`) on anything else: a mapped member that is null, of another type or
+// repeated, a key with an escape, nesting deeper than serde_json allows. The serde reader
+// above then decides, so both give the same result. The entry is valid JSON (it comes from a
+// page serde_json parsed).
+
+#[inline]
+fn ws(b: &[u8], mut p: usize) -> usize {
+    while matches!(b.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        p += 1;
+    }
+    p
+}
+
+/// The index of the closing quote of the string opening at `b[p]`, and whether it has escapes.
+fn string_end(b: &[u8], p: usize) -> Option<(usize, bool)> {
+    let mut q = p + 1;
+    let mut escaped = false;
+    loop {
+        q = quote_or_backslash(b, q)?;
+        if b[q] == b'"' {
+            return Some((q, escaped));
+        }
+        escaped = true;
+        q += 2;
+    }
+}
+
+/// The first `"` or `\\` at or after `b[p]`, eight bytes at a time (strings are most of an entry).
+fn quote_or_backslash(b: &[u8], mut p: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(p..p + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let (q, s) = (w ^ (ONES * b'"' as u64), w ^ (ONES * b'\\' as u64));
+        // A zero byte in q or s is a hit; the lowest flagged byte is exact (the classic
+        // has-zero-byte test can only over-flag bytes above a real zero).
+        let hits = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s) & HIGH;
+        if hits != 0 {
+            return Some(p + (hits.trailing_zeros() / 8) as usize);
+        }
+        p += 8;
+    }
+    b.get(p..)?.iter().position(|&c| c == b'"' || c == b'\\').map(|n| p + n)
+}
+
+/// The position just after the JSON value starting at `b[p]`.
+fn skip_value(b: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *b.get(p)? {
+            b'"' => p = string_end(b, p)?.0 + 1,
+            b'{' | b'[' => {
+                depth += 1;
+                // serde_json's recursion limit is 128: deeper is left to it.
+                if depth > 100 {
+                    return None;
+                }
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                p += 1;
+            }
+            _ if depth == 0 => {
+                // A scalar: up to the next delimiter.
+                let n = b[p..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'));
+                return Some(n.map_or(b.len(), |n| p + n));
+            }
+            _ => p += 1,
+        }
+        if depth == 0 {
+            return Some(p);
+        }
+    }
+}
+
+/// Walks the object at `b[p]`, calling `member(key, position of the value)` for each member;
+/// `member` returns the position just after the value. Returns the position after `}`.
+fn object(b: &[u8], p: usize, mut member: impl FnMut(&[u8], usize) -> Option<usize>) -> Option<usize> {
+    let mut p = ws(b, p);
+    if b.get(p) != Some(&b'{') {
+        return None;
+    }
+    p = ws(b, p + 1);
+    if b.get(p) == Some(&b'}') {
+        return Some(p + 1);
+    }
+    loop {
+        if b.get(p) != Some(&b'"') {
+            return None;
+        }
+        let (end, escaped) = string_end(b, p)?;
+        if escaped {
+            return None;
+        }
+        let key = &b[p + 1..end];
+        p = ws(b, end + 1);
+        if b.get(p) != Some(&b':') {
+            return None;
+        }
+        p = ws(b, member(key, ws(b, p + 1))?);
+        match b.get(p) {
+            Some(b',') => p = ws(b, p + 1),
+            Some(b'}') => return Some(p + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A string member, borrowed unless it has escapes (then decoded by serde_json).
+fn text<'a>(t: &'a str, p: usize, slot: &mut Text<'a>) -> Option<usize> {
+    let b = t.as_bytes();
+    if slot.0.is_some() || b.get(p) != Some(&b'"') {
+        return None;
+    }
+    let (end, escaped) = string_end(b, p)?;
+    slot.0 = Some(if escaped {
+        Cow::Owned(serde_json::from_str(t.get(p..end + 1)?).ok()?)
+    } else {
+        Cow::Borrowed(t.get(p + 1..end)?)
+    });
+    Some(end + 1)
+}
+
+/// An object member read by `read` into a fresh `T`.
+fn nested<T: Default>(
+    t: &str,
+    p: usize,
+    slot: &mut Option<T>,
+    mut read: impl FnMut(&mut T, &[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    if slot.is_some() {
+        return None;
+    }
+    let mut v = T::default();
+    let end = object(t.as_bytes(), p, |k, p| read(&mut v, k, p))?;
+    *slot = Some(v);
+    Some(end)
+}
+
+fn scan_user<'a>(t: &'a str, p: usize, slot: &mut Option<UserIn<'a>>) -> Option<usize> {
+    nested(t, p, slot, |u, k, p| match k {
+        b"id" => text(t, p, &mut u.id),
+        b"name" => text(t, p, &mut u.name),
+        b"email" => text(t, p, &mut u.email),
+        _ => skip_value(t.as_bytes(), p),
+    })
+}
+
+/// The fields of an audit entry the mapping reads; `None`: let serde decide.
+fn scan_audit(t: &str) -> Option<AuditIn<'_>> {
+    let b = t.as_bytes();
+    let mut e = AuditIn::default();
+    let end = object(b, 0, |k, p| match k {
+        b"action" => text(t, p, &mut e.action),
+        b"actor" => nested(t, p, &mut e.actor, |a: &mut ActorIn, k, p| match k {
+            b"user" => scan_user(t, p, &mut a.user),
+            _ => skip_value(b, p),
+        }),
+        b"entity" => nested(t, p, &mut e.entity, |x: &mut EntityIn, k, p| match k {
+            b"type" => text(t, p, &mut x.kind),
+            b"user" => scan_user(t, p, &mut x.user),
+            b"file" => nested(t, p, &mut x.file, |f: &mut FileIn, k, p| match k {
+                b"name" => text(t, p, &mut f.name),
+                b"filetype" => text(t, p, &mut f.filetype),
+                _ => skip_value(b, p),
+            }),
+            _ => skip_value(b, p),
+        }),
+        b"context" => nested(t, p, &mut e.context, |c: &mut ContextIn, k, p| match k {
+            b"location" => nested(t, p, &mut c.location, |l: &mut LocationIn, k, p| match k {
+                b"id" => text(t, p, &mut l.id),
+                b"name" => text(t, p, &mut l.name),
+                _ => skip_value(b, p),
+            }),
+            b"ua" => text(t, p, &mut c.ua),
+            b"ip_address" => text(t, p, &mut c.ip_address),
+            _ => skip_value(b, p),
+        }),
+        _ => skip_value(b, p),
+    })?;
+    // serde_json refuses trailing characters.
+    (ws(b, end) == b.len()).then_some(e)
+}
+
+// ---------------------------------------------------------------------------------------------
 // What is written: the ECS fields, absent when empty, in a fixed order.
 
+#[inline]
 fn put_str(out: &mut Vec<u8>, s: Str<'_>) {
     if s.plain {
         out.push(b'"');
@@ -371,6 +564,7 @@ impl<'o> Obj<'o> {
     }
 
     /// Writes `"key":` and hands back the buffer for the value.
+    #[inline]
     fn key(&mut self, key: &str) -> &mut Vec<u8> {
         if !std::mem::replace(&mut self.empty, false) {
             self.out.push(b',');
@@ -381,6 +575,7 @@ impl<'o> Obj<'o> {
         self.out
     }
 
+    #[inline]
     fn str(&mut self, key: &str, v: Option<Str<'_>>) {
         if let Some(v) = v {
             put_str(self.key(key), v);
@@ -388,6 +583,7 @@ impl<'o> Obj<'o> {
     }
 
     /// A constant: none of them needs escaping.
+    #[inline]
     fn lit(&mut self, key: &str, v: &str) {
         put_str(self.key(key), Str { text: v, plain: true });
     }
@@ -539,7 +735,13 @@ impl Ip {
 
 /// `source.address` keeps any non-empty text, `source.ip` the canonical address; `geo` and
 /// `as` come from access rows. Absent when all are.
-fn write_source(o: &mut Obj<'_>, address: Option<Str<'_>>, ip: Option<&Ip>, geo: [Option<Str<'_>>; 2], isp: Option<Str<'_>>) {
+fn write_source(
+    o: &mut Obj<'_>,
+    address: Option<Str<'_>>,
+    ip: Option<&Ip>,
+    geo: [Option<Str<'_>>; 2],
+    isp: Option<Str<'_>>,
+) {
     let has_geo = geo.iter().any(Option::is_some);
     if address.is_none() && !has_geo && isp.is_none() {
         return;
@@ -918,10 +1120,75 @@ mod tests {
         assert_eq!(b["event"]["action"], "integration_added");
         assert_eq!(b["slack"]["integration"]["user_id"], "U1");
     }
-}
-#[doc(hidden)]
-pub fn tmp_parse_only(entry: &[u8]) -> usize {
-    let text = std::str::from_utf8(entry).unwrap_or("{}");
-    let e: AuditIn = serde_json::from_str(text).unwrap_or_default();
-    e.action.0.map_or(0, |a| a.len())
+
+    #[test]
+    fn quote_search_finds_the_first_quote_or_backslash() {
+        // Every placement of a hit (and of a second one after it) in texts of 0 to 40 bytes,
+        // with bytes either side of '"' and '\\' that a sloppy bit trick could confuse.
+        for len in 0..40 {
+            for first in 0..=len {
+                for (hit, second) in [(b'"', b'\\'), (b'\\', b'"'), (b'"', b'"')] {
+                    let mut t: Vec<u8> = (0..len).map(|i| [b'!', b'#', b'[', b']', 0x01, 0xff, b'a'][i % 7]).collect();
+                    if first < len {
+                        t[first] = hit;
+                        if first + 3 < len {
+                            t[first + 3] = second;
+                        }
+                    }
+                    for from in 0..=len {
+                        let naive = t[from..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| from + n);
+                        assert_eq!(quote_or_backslash(&t, from), naive, "{t:?} from {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_humantime() {
+        let mut secs = vec![-5, 0, 1, 59, 86_399, 86_400, 951_782_400, 951_868_799, 4_107_542_400, 253_402_300_799];
+        secs.extend((0..20_000).map(|i| i * 12_670_019 + i % 86_400));
+        for s in secs {
+            let mut out = Vec::new();
+            put_time(&mut out, s);
+            assert_eq!(out, format!("\"{}\"", rfc3339(s)).into_bytes(), "{s}");
+        }
+    }
+
+    /// The fast reader takes the common shape and hands anything else to serde; where it
+    /// takes an entry, the document equals the one serde's reading gives.
+    #[test]
+    fn fast_reader_agrees_with_serde_or_declines() {
+        let doc_of = |e: &AuditIn| {
+            let mut out = Vec::new();
+            audit(&mut out, Str::scan("x"), 7, e);
+            out
+        };
+        let entry = audit_entry().to_string();
+        let cases: Vec<(String, bool)> = vec![
+            (entry.clone(), true),
+            (serde_json::to_string_pretty(&audit_entry()).unwrap(), true),
+            (r#"{"action":"a\"b\u00e1\n","actor":{"user":{"name":"\\"}}}"#.into(), true),
+            (r#"{"details":{"a":[{"b":"}]\""}],"c":-1.5e3,"d":[true,null]},"action":"x"}"#.into(), true),
+            ("{}".into(), true),
+            // Declined: serde decides (a repeated member, null, another type, an escaped key,
+            // trailing bytes, nesting deeper than serde_json reads).
+            (r#"{"action":"a","action":"b"}"#.into(), false),
+            (r#"{"action":null}"#.into(), false),
+            (r#"{"actor":{"user":null}}"#.into(), false),
+            (r#"{"actor":[]}"#.into(), false),
+            (r#"{"action":5}"#.into(), false),
+            (r#"{"\u0061ction":"a"}"#.into(), false),
+            (r#"{"action":"a"} x"#.into(), false),
+            (format!(r#"{{"action":"a","details":{}{}}}"#, "[".repeat(200), "]".repeat(200)), false),
+        ];
+        for (text, fast) in cases {
+            let scanned = scan_audit(&text);
+            assert_eq!(scanned.is_some(), fast, "{text}");
+            if let Some(e) = scanned {
+                let serde: AuditIn = serde_json::from_str(&text).unwrap();
+                assert_eq!(doc_of(&e), doc_of(&serde), "{text}");
+            }
+        }
+    }
 }
