@@ -8,9 +8,11 @@
 //! `user_agent.original` from `context.ua`, `related.user`/`related.ip`, and its per-action
 //! categorisation) and from ECS 8.x's allowed values of `event.category`/`event.type`.
 //!
-//! Speed: only the fields the mapping reads are deserialized, borrowed from the page's bytes
-//! (`details` and the rest are skipped unparsed), and the document is written straight from
-//! small structs; the original is copied in, not re-encoded.
+//! Speed: an audit entry is read in one pass over its bytes that picks the mapped members
+//! (strings borrowed unless escaped) and skips the rest undecoded; anything unusual goes to
+//! serde_json's typed reader instead, which decides the same way. The document is written
+//! straight into the batch buffer, without allocating; the original is copied in, not
+//! re-encoded. tests/ecs_reference.rs holds it to a plain `serde_json::Value` mapping.
 
 use crate::config::Source;
 use serde::Deserialize;
@@ -86,7 +88,8 @@ pub fn document(source: Source, id: &str, time: i64, entry: Value) -> Value {
 /// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
 /// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
 ///
-/// The document is written straight into `out`, in a fixed field order, without allocating:
+/// The document is written straight into `out`, in a fixed field order (an allocation only for
+/// an escaped string or an entry the fast reader declines):
 /// strings that had no escape in the entry are copied as they are (they hold nothing JSON
 /// must escape), the others go through serde_json's escaper.
 pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, entry: &[u8]) {
