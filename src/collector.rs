@@ -142,8 +142,9 @@ impl Batch {
     pub fn encode_ecs(&mut self) {
         let mut docs = crate::ecs::Encoded::with_capacity(
             self.deliver.len(),
-            // Each document is about the entry plus 700 bytes of ECS fields.
-            self.page.body.len() + self.deliver.len() * 700,
+            // Each document is the entry plus its ECS fields: about 500 bytes and some of the
+            // entry's strings repeated. Too little means copying the whole batch to grow it.
+            self.page.body.len() * 2 + self.deliver.len() * 512,
         );
         for &k in &self.deliver {
             let e = &self.page.entries[k as usize];

@@ -8,12 +8,14 @@
 //! `user_agent.original` from `context.ua`, `related.user`/`related.ip`, and its per-action
 //! categorisation) and from ECS 8.x's allowed values of `event.category`/`event.type`.
 //!
-//! Speed: only the fields the mapping reads are deserialized, borrowed from the page's bytes
-//! (`details` and the rest are skipped unparsed), and the document is written straight from
-//! small structs; the original is copied in, not re-encoded.
+//! Speed: an audit entry is read in one pass over its bytes that picks the mapped members
+//! (strings borrowed unless escaped) and skips the rest undecoded; anything unusual goes to
+//! serde_json's typed reader instead, which decides the same way. The document is written
+//! straight into the batch buffer, without allocating; the original is copied in, not
+//! re-encoded. tests/ecs_reference.rs holds it to a plain `serde_json::Value` mapping.
 
 use crate::config::Source;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -85,27 +87,25 @@ pub fn document(source: Source, id: &str, time: i64, entry: Value) -> Value {
 /// the collector's stable row id for access and integration rows; `time` is the entry's event
 /// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
 /// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
+///
+/// The document is written straight into `out`, in a fixed field order (an allocation only for
+/// an escaped string or an entry the fast reader declines):
+/// strings that had no escape in the entry are copied as they are (they hold nothing JSON
+/// must escape), the others go through serde_json's escaper.
 pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, entry: &[u8]) {
     // One UTF-8 check for the whole entry, so serde_json does not validate string by string
     // (entries come from pages that already parsed, so this practically never fails).
     let text = std::str::from_utf8(entry).unwrap_or("{}");
-    // Serialising these structs into a Vec cannot fail (string keys only).
+    let id = Str::scan(id);
     match source {
         Source::Audit => {
-            let e: AuditIn = serde_json::from_str(text).unwrap_or_default();
-            let _ = serde_json::to_writer(&mut *out, &audit(id, time, &e));
+            let e = scan_audit(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default());
+            audit(out, id, time, &e)
         }
-        Source::Access => {
-            let e: AccessIn = serde_json::from_str(text).unwrap_or_default();
-            let _ = serde_json::to_writer(&mut *out, &access(id, time, &e));
-        }
-        Source::Integration => {
-            let e: IntegrationIn = serde_json::from_str(text).unwrap_or_default();
-            let _ = serde_json::to_writer(&mut *out, &integration(id, time, &e));
-        }
+        Source::Access => access(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
+        Source::Integration => integration(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
     }
-    // Splice the original in: `…}` becomes `…,"slack":{"<source>":<entry>}}`.
-    out.pop();
+    // The original, byte for byte: `…` becomes `…,"slack":{"<source>":<entry>}}`.
     out.extend_from_slice(b",\"slack\":{\"");
     out.extend_from_slice(source.name().as_bytes());
     out.extend_from_slice(b"\":");
@@ -129,14 +129,123 @@ pub fn rfc3339(secs: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Writes `"<rfc3339(secs)>"` without allocating (years 1970 to 9999; later ones go through
+/// [`rfc3339`]).
+#[inline]
+fn put_time(out: &mut Vec<u8>, secs: i64) {
+    let secs = secs.max(0);
+    if secs >= 253_402_300_800 {
+        out.push(b'"');
+        out.extend_from_slice(rfc3339(secs).as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let d = |v: i64| b'0' + v as u8;
+    out.extend_from_slice(&[
+        b'"',
+        d(year / 1000),
+        d(year / 100 % 10),
+        d(year / 10 % 10),
+        d(year % 10),
+        b'-',
+        d(month / 10),
+        d(month % 10),
+        b'-',
+        d(day / 10),
+        d(day % 10),
+        b'T',
+        d(h / 10),
+        d(h % 10),
+        b':',
+        d(m / 10),
+        d(m % 10),
+        b':',
+        d(s / 10),
+        d(s % 10),
+        b'Z',
+        b'"',
+    ]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // What is read from an entry: borrowed strings, every other field skipped.
 
-type Text<'a> = Option<Cow<'a, str>>;
+/// A string field (or null), borrowed from the entry unless it holds escapes. (serde's own
+/// `Option<Cow<str>>` always copies: its `Cow` impl borrows only as a direct field.)
+#[derive(Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or null")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_none<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
+                d.deserialize_str(V)
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// A string to write. `plain`: nothing in it needs escaping. A string serde_json borrowed from
+/// the entry is plain: it had no escape sequence, and JSON text cannot hold a raw `"`, `\` or
+/// control character inside a string.
+#[derive(Clone, Copy, Debug)]
+struct Str<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
+impl<'a> Str<'a> {
+    fn scan(text: &'a str) -> Str<'a> {
+        Str { text, plain: !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') }
+    }
+}
+
+impl PartialEq for Str<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
 
 /// A non-empty string field (Slack sends `""` for unknown values).
-fn ne<'b>(t: &'b Text<'_>) -> Option<&'b str> {
-    t.as_deref().filter(|s| !s.is_empty())
+fn ne<'b>(t: &'b Text<'_>) -> Option<Str<'b>> {
+    match &t.0 {
+        Some(Cow::Borrowed(s)) if !s.is_empty() => Some(Str { text: s, plain: true }),
+        Some(Cow::Owned(s)) if !s.is_empty() => Some(Str { text: s, plain: false }),
+        _ => None,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -243,203 +352,498 @@ struct IntegrationIn<'a> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What is written: the ECS fields, absent when empty.
+// The fast reader of audit entries: one pass over the entry's bytes that picks the mapped
+// members and skips the rest without decoding them. It handles the common shape only and
+// gives up (`None`) on anything else: a mapped member that is null, of another type or
+// repeated, a key with an escape, nesting deeper than serde_json allows. The serde reader
+// above then decides, so both give the same result. The entry is valid JSON (it comes from a
+// page serde_json parsed).
 
-#[derive(Serialize)]
-struct Doc<'a> {
-    #[serde(rename = "@timestamp")]
-    timestamp: String,
-    ecs: EcsVersion,
-    event: Event<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<UserOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<FileOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<SourceOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<UserAgent<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    organization: Option<Named<'a>>,
-    #[serde(skip_serializing_if = "Related::is_empty")]
-    related: Related<'a>,
+#[inline]
+fn ws(b: &[u8], mut p: usize) -> usize {
+    while matches!(b.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        p += 1;
+    }
+    p
 }
 
-#[derive(Serialize)]
-struct EcsVersion {
-    version: &'static str,
+/// The index of the closing quote of the string opening at `b[p]`, and whether it has escapes.
+fn string_end(b: &[u8], p: usize) -> Option<(usize, bool)> {
+    let mut q = p + 1;
+    let mut escaped = false;
+    loop {
+        q = quote_or_backslash(b, q)?;
+        if b[q] == b'"' {
+            return Some((q, escaped));
+        }
+        escaped = true;
+        q += 2;
+    }
 }
 
-#[derive(Serialize)]
-struct Event<'a> {
-    kind: &'static str,
-    module: &'static str,
-    dataset: &'static str,
-    provider: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    action: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    category: &'static [&'static str],
-    #[serde(rename = "type")]
-    kind_of: &'static [&'static str],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<String>,
+/// The first `"` or `\\` at or after `b[p]`, eight bytes at a time (strings are most of an entry).
+fn quote_or_backslash(b: &[u8], mut p: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(p..p + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let (q, s) = (w ^ (ONES * b'"' as u64), w ^ (ONES * b'\\' as u64));
+        // A zero byte in q or s is a hit; the lowest flagged byte is exact (the classic
+        // has-zero-byte test can only over-flag bytes above a real zero).
+        let hits = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s) & HIGH;
+        if hits != 0 {
+            return Some(p + (hits.trailing_zeros() / 8) as usize);
+        }
+        p += 8;
+    }
+    b.get(p..)?.iter().position(|&c| c == b'"' || c == b'\\').map(|n| p + n)
 }
 
-impl<'a> Event<'a> {
-    fn new(source: Source, id: &'a str, action: Option<Cow<'a, str>>, class: Class) -> Event<'a> {
-        let (dataset, provider) = match source {
-            Source::Audit => ("slack.audit", "audit"),
-            Source::Access => ("slack.access", "access"),
-            Source::Integration => ("slack.integration", "integration"),
-        };
-        Event {
-            kind: "event",
-            module: "slack",
-            dataset,
-            provider,
-            id: (!id.is_empty()).then_some(id),
-            action,
-            category: class.category,
-            kind_of: class.kind,
-            outcome: class.outcome,
-            start: None,
-            end: None,
+/// The position just after the JSON value starting at `b[p]`.
+fn skip_value(b: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *b.get(p)? {
+            b'"' => p = string_end(b, p)?.0 + 1,
+            b'{' | b'[' => {
+                depth += 1;
+                // serde_json's recursion limit is 128: deeper is left to it.
+                if depth > 100 {
+                    return None;
+                }
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                p += 1;
+            }
+            _ if depth == 0 => {
+                // A scalar: up to the next delimiter.
+                let n = b[p..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'));
+                return Some(n.map_or(b.len(), |n| p + n));
+            }
+            _ => p += 1,
+        }
+        if depth == 0 {
+            return Some(p);
         }
     }
 }
 
-#[derive(Serialize, Default)]
+/// Walks the object at `b[p]`, calling `member(key, position of the value)` for each member;
+/// `member` returns the position just after the value. Returns the position after `}`.
+fn object(b: &[u8], p: usize, mut member: impl FnMut(&[u8], usize) -> Option<usize>) -> Option<usize> {
+    let mut p = ws(b, p);
+    if b.get(p) != Some(&b'{') {
+        return None;
+    }
+    p = ws(b, p + 1);
+    if b.get(p) == Some(&b'}') {
+        return Some(p + 1);
+    }
+    loop {
+        if b.get(p) != Some(&b'"') {
+            return None;
+        }
+        let (end, escaped) = string_end(b, p)?;
+        if escaped {
+            return None;
+        }
+        let key = &b[p + 1..end];
+        p = ws(b, end + 1);
+        if b.get(p) != Some(&b':') {
+            return None;
+        }
+        p = ws(b, member(key, ws(b, p + 1))?);
+        match b.get(p) {
+            Some(b',') => p = ws(b, p + 1),
+            Some(b'}') => return Some(p + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A string member, borrowed unless it has escapes (then decoded by serde_json).
+fn text<'a>(t: &'a str, p: usize, slot: &mut Text<'a>) -> Option<usize> {
+    let b = t.as_bytes();
+    if slot.0.is_some() || b.get(p) != Some(&b'"') {
+        return None;
+    }
+    let (end, escaped) = string_end(b, p)?;
+    slot.0 = Some(if escaped {
+        Cow::Owned(serde_json::from_str(t.get(p..end + 1)?).ok()?)
+    } else {
+        Cow::Borrowed(t.get(p + 1..end)?)
+    });
+    Some(end + 1)
+}
+
+/// An object member read by `read` into a fresh `T`.
+fn nested<T: Default>(
+    t: &str,
+    p: usize,
+    slot: &mut Option<T>,
+    mut read: impl FnMut(&mut T, &[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    if slot.is_some() {
+        return None;
+    }
+    let mut v = T::default();
+    let end = object(t.as_bytes(), p, |k, p| read(&mut v, k, p))?;
+    *slot = Some(v);
+    Some(end)
+}
+
+fn scan_user<'a>(t: &'a str, p: usize, slot: &mut Option<UserIn<'a>>) -> Option<usize> {
+    nested(t, p, slot, |u, k, p| match k {
+        b"id" => text(t, p, &mut u.id),
+        b"name" => text(t, p, &mut u.name),
+        b"email" => text(t, p, &mut u.email),
+        _ => skip_value(t.as_bytes(), p),
+    })
+}
+
+/// The fields of an audit entry the mapping reads; `None`: let serde decide.
+fn scan_audit(t: &str) -> Option<AuditIn<'_>> {
+    let b = t.as_bytes();
+    let mut e = AuditIn::default();
+    let end = object(b, 0, |k, p| match k {
+        b"action" => text(t, p, &mut e.action),
+        b"actor" => nested(t, p, &mut e.actor, |a: &mut ActorIn, k, p| match k {
+            b"user" => scan_user(t, p, &mut a.user),
+            _ => skip_value(b, p),
+        }),
+        b"entity" => nested(t, p, &mut e.entity, |x: &mut EntityIn, k, p| match k {
+            b"type" => text(t, p, &mut x.kind),
+            b"user" => scan_user(t, p, &mut x.user),
+            b"file" => nested(t, p, &mut x.file, |f: &mut FileIn, k, p| match k {
+                b"name" => text(t, p, &mut f.name),
+                b"filetype" => text(t, p, &mut f.filetype),
+                _ => skip_value(b, p),
+            }),
+            _ => skip_value(b, p),
+        }),
+        b"context" => nested(t, p, &mut e.context, |c: &mut ContextIn, k, p| match k {
+            b"location" => nested(t, p, &mut c.location, |l: &mut LocationIn, k, p| match k {
+                b"id" => text(t, p, &mut l.id),
+                b"name" => text(t, p, &mut l.name),
+                _ => skip_value(b, p),
+            }),
+            b"ua" => text(t, p, &mut c.ua),
+            b"ip_address" => text(t, p, &mut c.ip_address),
+            _ => skip_value(b, p),
+        }),
+        _ => skip_value(b, p),
+    })?;
+    // serde_json refuses trailing characters.
+    (ws(b, end) == b.len()).then_some(e)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is written: the ECS fields, absent when empty, in a fixed order.
+
+#[inline]
+fn put_str(out: &mut Vec<u8>, s: Str<'_>) {
+    if s.plain {
+        out.push(b'"');
+        out.extend_from_slice(s.text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s.text);
+    }
+}
+
+/// The members of one JSON object being written, each preceded by a comma but the first.
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Obj<'o> {
+        out.push(b'{');
+        Obj { out, empty: true }
+    }
+
+    /// Writes `"key":` and hands back the buffer for the value.
+    #[inline]
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !std::mem::replace(&mut self.empty, false) {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    #[inline]
+    fn str(&mut self, key: &str, v: Option<Str<'_>>) {
+        if let Some(v) = v {
+            put_str(self.key(key), v);
+        }
+    }
+
+    /// A constant: none of them needs escaping.
+    #[inline]
+    fn lit(&mut self, key: &str, v: &str) {
+        put_str(self.key(key), Str { text: v, plain: true });
+    }
+
+    fn lits(&mut self, key: &str, items: &[&str]) {
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            put_str(out, Str { text: v, plain: true });
+        }
+        out.push(b']');
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+#[derive(Default, Clone, Copy)]
 struct UserOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    full_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<Box<UserOut<'a>>>,
+    id: Option<Str<'a>>,
+    name: Option<Str<'a>>,
+    /// Slack user objects (actor, target) also give `full_name` (= `name`); rows do not.
+    full_name: bool,
+    email: Option<Str<'a>>,
 }
 
 impl<'a> UserOut<'a> {
     /// A Slack user object: `name` is the display name (Elastic: user.full_name).
     fn of(u: &'a UserIn<'_>) -> UserOut<'a> {
-        UserOut { id: ne(&u.id), name: ne(&u.name), full_name: ne(&u.name), email: ne(&u.email), target: None }
+        UserOut { id: ne(&u.id), name: ne(&u.name), full_name: true, email: ne(&u.email) }
     }
 
     fn is_empty(&self) -> bool {
-        self.id.is_none() && self.name.is_none() && self.email.is_none() && self.target.is_none()
+        self.id.is_none() && self.name.is_none() && self.email.is_none()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, target: Option<&UserOut<'_>>) {
+        let mut o = Obj::open(out);
+        o.str("id", self.id);
+        o.str("name", self.name);
+        if self.full_name {
+            o.str("full_name", self.name);
+        }
+        o.str("email", self.email);
+        if let Some(t) = target {
+            t.write(o.key("target"), None);
+        }
+        o.close();
     }
 }
 
-#[derive(Serialize)]
-struct FileOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    extension: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-#[derive(Serialize, Default)]
-struct SourceOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    geo: Option<Geo<'a>>,
-    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
-    autonomous_system: Option<AsOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct Geo<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    country_iso_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region_name: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct AsOut<'a> {
-    organization: NameOnly<'a>,
-}
-
-#[derive(Serialize)]
-struct NameOnly<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct UserAgent<'a> {
-    original: &'a str,
-}
-
-#[derive(Serialize)]
-struct Named<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-}
-
-/// `related.user`/`related.ip` without repeats.
-#[derive(Serialize, Default)]
+/// `related.user` without repeats (at most four: actor and target id and e-mail) and
+/// `related.ip` (at most one: `source.ip`).
+#[derive(Default)]
 struct Related<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    user: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ip: Vec<String>,
+    user: [Option<Str<'a>>; 4],
+    users: usize,
 }
 
 impl<'a> Related<'a> {
-    fn user(&mut self, v: Option<&'a str>) {
+    fn user(&mut self, v: Option<Str<'a>>) {
         if let Some(v) = v {
-            if !self.user.contains(&v) {
-                self.user.push(v);
+            if self.users < self.user.len() && !self.user[..self.users].contains(&Some(v)) {
+                self.user[self.users] = Some(v);
+                self.users += 1;
             }
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.user.is_empty() && self.ip.is_empty()
+    fn write(&self, o: &mut Obj<'_>, ip: Option<&Ip>) {
+        if self.users == 0 && ip.is_none() {
+            return;
+        }
+        let mut r = Obj::open(o.key("related"));
+        if self.users > 0 {
+            let out = r.key("user");
+            out.push(b'[');
+            for (i, u) in self.user[..self.users].iter().flatten().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put_str(out, *u);
+            }
+            out.push(b']');
+        }
+        if let Some(ip) = ip {
+            let out = r.key("ip");
+            out.push(b'[');
+            put_str(out, ip.str());
+            out.push(b']');
+        }
+        r.close();
     }
 }
 
-/// `source.address` keeps any non-empty text; `source.ip` only an IP address (ECS type `ip`),
-/// in canonical form so one address always indexes the same way.
-fn source_of<'a>(text: Option<&'a str>, related: &mut Related<'a>) -> SourceOut<'a> {
-    let mut out = SourceOut { address: text, ..SourceOut::default() };
-    if let Some(addr) = text.and_then(|t| t.parse::<IpAddr>().ok()) {
-        let canonical = addr.to_string();
-        related.ip.push(canonical.clone());
-        out.ip = Some(canonical);
-    }
-    out
+/// An IP address in canonical text, on the stack.
+struct Ip {
+    buf: [u8; 48],
+    len: usize,
 }
 
-fn doc<'a>(time: i64, event: Event<'a>) -> Doc<'a> {
-    Doc {
-        timestamp: rfc3339(time),
-        ecs: EcsVersion { version: ECS_VERSION },
-        event,
-        user: None,
-        file: None,
-        source: None,
-        user_agent: None,
-        organization: None,
-        related: Related::default(),
+impl Ip {
+    /// `source.ip` keeps only an IP address (ECS type `ip`), in canonical form so one address
+    /// always indexes the same way.
+    fn parse(text: Option<Str<'_>>) -> Option<Ip> {
+        let addr = text?.text.parse::<IpAddr>().ok()?;
+        let mut ip = Ip { buf: [0; 48], len: 0 };
+        match addr {
+            // What Ipv4Addr's Display writes, without the formatting machinery.
+            IpAddr::V4(a) => {
+                for (i, octet) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        ip.push(b'.');
+                    }
+                    if octet >= 100 {
+                        ip.push(b'0' + octet / 100);
+                    }
+                    if octet >= 10 {
+                        ip.push(b'0' + octet / 10 % 10);
+                    }
+                    ip.push(b'0' + octet % 10);
+                }
+            }
+            IpAddr::V6(a) => {
+                use std::io::Write;
+                let mut cursor = std::io::Cursor::new(&mut ip.buf[..]);
+                // At most 45 bytes ("ffff:…:255.255.255.255"): it fits.
+                let _ = write!(cursor, "{a}");
+                ip.len = cursor.position() as usize;
+            }
+        }
+        Some(ip)
     }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn str(&self) -> Str<'_> {
+        // Only digits, hex digits, '.' and ':' were written.
+        Str { text: std::str::from_utf8(&self.buf[..self.len]).unwrap_or(""), plain: true }
+    }
+}
+
+/// `source.address` keeps any non-empty text, `source.ip` the canonical address; `geo` and
+/// `as` come from access rows. Absent when all are.
+fn write_source(
+    o: &mut Obj<'_>,
+    address: Option<Str<'_>>,
+    ip: Option<&Ip>,
+    geo: [Option<Str<'_>>; 2],
+    isp: Option<Str<'_>>,
+) {
+    let has_geo = geo.iter().any(Option::is_some);
+    if address.is_none() && !has_geo && isp.is_none() {
+        return;
+    }
+    let mut s = Obj::open(o.key("source"));
+    s.str("address", address);
+    if let Some(ip) = ip {
+        put_str(s.key("ip"), ip.str());
+    }
+    if has_geo {
+        let mut g = Obj::open(s.key("geo"));
+        g.str("country_iso_code", geo[0]);
+        g.str("region_name", geo[1]);
+        g.close();
+    }
+    if let Some(name) = isp {
+        let mut a = Obj::open(s.key("as"));
+        let mut org = Obj::open(a.key("organization"));
+        org.str("name", Some(name));
+        org.close();
+        a.close();
+    }
+    s.close();
+}
+
+fn write_user_agent(o: &mut Obj<'_>, ua: Option<Str<'_>>) {
+    if let Some(ua) = ua {
+        let mut u = Obj::open(o.key("user_agent"));
+        u.str("original", Some(ua));
+        u.close();
+    }
+}
+
+enum Action<'a> {
+    None,
+    Is(Str<'a>),
+    /// `integration_` + the change type.
+    Integration(Str<'a>),
+}
+
+/// What `event` holds besides the constants.
+struct Event<'a> {
+    source: Source,
+    kind: &'static str,
+    id: Str<'a>,
+    action: Action<'a>,
+    class: Class,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+/// Opens the document and writes `@timestamp`, `ecs` and `event`.
+fn write_head<'o>(out: &'o mut Vec<u8>, time: i64, ev: &Event<'_>) -> Obj<'o> {
+    let (dataset, provider) = match ev.source {
+        Source::Audit => ("slack.audit", "audit"),
+        Source::Access => ("slack.access", "access"),
+        Source::Integration => ("slack.integration", "integration"),
+    };
+    let mut d = Obj::open(out);
+    put_time(d.key("@timestamp"), time);
+    let mut ecs = Obj::open(d.key("ecs"));
+    ecs.lit("version", ECS_VERSION);
+    ecs.close();
+    let mut e = Obj::open(d.key("event"));
+    e.lit("kind", ev.kind);
+    e.lit("module", "slack");
+    e.lit("dataset", dataset);
+    e.lit("provider", provider);
+    if !ev.id.text.is_empty() {
+        put_str(e.key("id"), ev.id);
+    }
+    match ev.action {
+        Action::None => {}
+        Action::Is(a) => put_str(e.key("action"), a),
+        Action::Integration(c) if c.plain => {
+            let out = e.key("action");
+            out.extend_from_slice(b"\"integration_");
+            out.extend_from_slice(c.text.as_bytes());
+            out.push(b'"');
+        }
+        Action::Integration(c) => {
+            let _ = serde_json::to_writer(&mut *e.key("action"), &format!("integration_{}", c.text));
+        }
+    }
+    if !ev.class.category.is_empty() {
+        e.lits("category", ev.class.category);
+    }
+    e.lits("type", ev.class.kind);
+    if let Some(outcome) = ev.class.outcome {
+        e.lit("outcome", outcome);
+    }
+    if let Some(t) = ev.start {
+        put_time(e.key("start"), t);
+    }
+    if let Some(t) = ev.end {
+        put_time(e.key("end"), t);
+    }
+    e.close();
+    d
 }
 
 /// ECS categorisation of one action.
@@ -550,98 +954,106 @@ fn group_verb(verb: &str) -> &'static [&'static str] {
     }
 }
 
-fn audit<'a>(id: &'a str, time: i64, e: &'a AuditIn<'a>) -> Doc<'a> {
+// The three mappings. Each leaves the document open: [`write_document`] appends `slack.*`.
+
+fn audit(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &AuditIn<'_>) {
     let action = ne(&e.action);
     let entity = e.entity.as_ref();
-    let entity_type = entity.and_then(|x| ne(&x.kind));
-    let class = classify(action.unwrap_or(""), entity_type);
-    let mut event = Event::new(Source::Audit, id, action.map(Cow::Borrowed), class);
-    if action == Some("anomaly") {
-        event.kind = "alert";
-    }
-    let mut d = doc(time, event);
+    let entity_type = entity.and_then(|x| ne(&x.kind)).map(|s| s.text);
+    let class = classify(action.map_or("", |a| a.text), entity_type);
+    let kind = if action.is_some_and(|a| a.text == "anomaly") { "alert" } else { "event" };
+    let action = action.map_or(Action::None, Action::Is);
+    let mut d =
+        write_head(out, time, &Event { source: Source::Audit, kind, id, action, class, start: None, end: None });
     let mut related = Related::default();
     if let Some(actor) = e.actor.as_ref().and_then(|a| a.user.as_ref()) {
-        let mut user = UserOut::of(actor);
+        let user = UserOut::of(actor);
         related.user(user.id);
         related.user(user.email);
         // The account acted on: ECS user.target (IAM events).
-        if let (Some("user"), Some(target)) = (entity_type, entity.and_then(|x| x.user.as_ref())) {
-            let t = UserOut::of(target);
+        let mut target = None;
+        if let (Some("user"), Some(t)) = (entity_type, entity.and_then(|x| x.user.as_ref())) {
+            let t = UserOut::of(t);
             related.user(t.id);
             related.user(t.email);
-            if !t.is_empty() {
-                user.target = Some(Box::new(t));
-            }
+            target = (!t.is_empty()).then_some(t);
         }
-        if !user.is_empty() {
-            d.user = Some(user);
+        if !user.is_empty() || target.is_some() {
+            user.write(d.key("user"), target.as_ref());
         }
     }
     if let (Some("file"), Some(f)) = (entity_type, entity.and_then(|x| x.file.as_ref())) {
-        d.file = Some(FileOut { name: ne(&f.name), extension: ne(&f.filetype), kind: "file" });
+        let mut o = Obj::open(d.key("file"));
+        o.str("name", ne(&f.name));
+        o.str("extension", ne(&f.filetype));
+        o.lit("type", "file");
+        o.close();
     }
+    let mut ip = None;
     if let Some(ctx) = &e.context {
-        let source = source_of(ne(&ctx.ip_address), &mut related);
-        if source.address.is_some() {
-            d.source = Some(source);
-        }
-        d.user_agent = ne(&ctx.ua).map(|ua| UserAgent { original: ua });
+        let address = ne(&ctx.ip_address);
+        ip = Ip::parse(address);
+        write_source(&mut d, address, ip.as_ref(), [None, None], None);
+        write_user_agent(&mut d, ne(&ctx.ua));
         // The workspace or enterprise the action happened in.
         if let Some(loc) = &ctx.location {
-            let org = Named { id: ne(&loc.id), name: ne(&loc.name) };
-            if org.id.is_some() || org.name.is_some() {
-                d.organization = Some(org);
+            let (id, name) = (ne(&loc.id), ne(&loc.name));
+            if id.is_some() || name.is_some() {
+                let mut o = Obj::open(d.key("organization"));
+                o.str("id", id);
+                o.str("name", name);
+                o.close();
             }
         }
     }
-    d.related = related;
-    d
+    related.write(&mut d, ip.as_ref());
 }
 
-fn access<'a>(id: &'a str, time: i64, e: &'a AccessIn<'a>) -> Doc<'a> {
+fn access(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &AccessIn<'_>) {
     // A row aggregates a user's logins from one IP and agent between date_first and date_last.
     const CLASS: Class = Class { category: &["authentication", "session"], kind: &["info", "start"], outcome: None };
-    let mut event = Event::new(Source::Access, id, Some(Cow::Borrowed("user_access")), CLASS);
-    event.start = e.date_first.map(rfc3339);
-    event.end = e.date_last.map(rfc3339);
-    let mut d = doc(time, event);
+    let event = Event {
+        source: Source::Access,
+        kind: "event",
+        id,
+        action: Action::Is(Str { text: "user_access", plain: true }),
+        class: CLASS,
+        start: e.date_first,
+        end: e.date_last,
+    };
+    let mut d = write_head(out, time, &event);
     let mut related = Related::default();
-    let user = UserOut { id: ne(&e.user_id), name: ne(&e.username), ..UserOut::default() };
+    let user = UserOut { id: ne(&e.user_id), name: ne(&e.username), full_name: false, email: None };
     related.user(user.id);
     related.user(user.name);
     if !user.is_empty() {
-        d.user = Some(user);
+        user.write(d.key("user"), None);
     }
-    let mut source = source_of(ne(&e.ip), &mut related);
-    if ne(&e.country).is_some() || ne(&e.region).is_some() {
-        source.geo = Some(Geo { country_iso_code: ne(&e.country), region_name: ne(&e.region) });
-    }
-    source.autonomous_system = ne(&e.isp).map(|name| AsOut { organization: NameOnly { name } });
-    if source.address.is_some() || source.geo.is_some() || source.autonomous_system.is_some() {
-        d.source = Some(source);
-    }
-    d.user_agent = ne(&e.user_agent).map(|ua| UserAgent { original: ua });
-    d.related = related;
-    d
+    let address = ne(&e.ip);
+    let ip = Ip::parse(address);
+    write_source(&mut d, address, ip.as_ref(), [ne(&e.country), ne(&e.region)], ne(&e.isp));
+    write_user_agent(&mut d, ne(&e.user_agent));
+    related.write(&mut d, ip.as_ref());
 }
 
-fn integration<'a>(id: &'a str, time: i64, e: &'a IntegrationIn<'a>) -> Doc<'a> {
+fn integration(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &IntegrationIn<'_>) {
     let change = ne(&e.change_type);
-    let class = match change.unwrap_or("") {
+    let class = match change.map_or("", |c| c.text) {
         "added" => class(&["configuration", "package"], &["installation", "creation"]),
         "removed" => class(&["configuration", "package"], &["deletion"]),
         "enabled" | "disabled" | "expanded" | "updated" => class(&["configuration"], &["change"]),
         _ => class(&["configuration"], &["info"]),
     };
-    let action = change.map(|c| Cow::Owned(format!("integration_{c}")));
-    let mut d = doc(time, Event::new(Source::Integration, id, action, class));
-    let user = UserOut { id: ne(&e.user_id), name: ne(&e.user_name), ..UserOut::default() };
-    d.related.user(user.id);
+    let action = change.map_or(Action::None, Action::Integration);
+    let event = Event { source: Source::Integration, kind: "event", id, action, class, start: None, end: None };
+    let mut d = write_head(out, time, &event);
+    let user = UserOut { id: ne(&e.user_id), name: ne(&e.user_name), full_name: false, email: None };
+    let mut related = Related::default();
+    related.user(user.id);
     if !user.is_empty() {
-        d.user = Some(user);
+        user.write(d.key("user"), None);
     }
-    d
+    related.write(&mut d, None);
 }
 
 #[cfg(test)]
@@ -710,5 +1122,76 @@ mod tests {
         assert_eq!(a["event"]["action"], "user_logout");
         assert_eq!(b["event"]["action"], "integration_added");
         assert_eq!(b["slack"]["integration"]["user_id"], "U1");
+    }
+
+    #[test]
+    fn quote_search_finds_the_first_quote_or_backslash() {
+        // Every placement of a hit (and of a second one after it) in texts of 0 to 40 bytes,
+        // with bytes either side of '"' and '\\' that a sloppy bit trick could confuse.
+        for len in 0..40 {
+            for first in 0..=len {
+                for (hit, second) in [(b'"', b'\\'), (b'\\', b'"'), (b'"', b'"')] {
+                    let mut t: Vec<u8> = (0..len).map(|i| [b'!', b'#', b'[', b']', 0x01, 0xff, b'a'][i % 7]).collect();
+                    if first < len {
+                        t[first] = hit;
+                        if first + 3 < len {
+                            t[first + 3] = second;
+                        }
+                    }
+                    for from in 0..=len {
+                        let naive = t[from..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| from + n);
+                        assert_eq!(quote_or_backslash(&t, from), naive, "{t:?} from {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_humantime() {
+        let mut secs = vec![-5, 0, 1, 59, 86_399, 86_400, 951_782_400, 951_868_799, 4_107_542_400, 253_402_300_799];
+        secs.extend((0..20_000).map(|i| i * 12_670_019 + i % 86_400));
+        for s in secs {
+            let mut out = Vec::new();
+            put_time(&mut out, s);
+            assert_eq!(out, format!("\"{}\"", rfc3339(s)).into_bytes(), "{s}");
+        }
+    }
+
+    /// The fast reader takes the common shape and hands anything else to serde; where it
+    /// takes an entry, the document equals the one serde's reading gives.
+    #[test]
+    fn fast_reader_agrees_with_serde_or_declines() {
+        let doc_of = |e: &AuditIn| {
+            let mut out = Vec::new();
+            audit(&mut out, Str::scan("x"), 7, e);
+            out
+        };
+        let entry = audit_entry().to_string();
+        let cases: Vec<(String, bool)> = vec![
+            (entry.clone(), true),
+            (serde_json::to_string_pretty(&audit_entry()).unwrap(), true),
+            (r#"{"action":"a\"b\u00e1\n","actor":{"user":{"name":"\\"}}}"#.into(), true),
+            (r#"{"details":{"a":[{"b":"}]\""}],"c":-1.5e3,"d":[true,null]},"action":"x"}"#.into(), true),
+            ("{}".into(), true),
+            // Declined: serde decides (a repeated member, null, another type, an escaped key,
+            // trailing bytes, nesting deeper than serde_json reads).
+            (r#"{"action":"a","action":"b"}"#.into(), false),
+            (r#"{"action":null}"#.into(), false),
+            (r#"{"actor":{"user":null}}"#.into(), false),
+            (r#"{"actor":[]}"#.into(), false),
+            (r#"{"action":5}"#.into(), false),
+            (r#"{"\u0061ction":"a"}"#.into(), false),
+            (r#"{"action":"a"} x"#.into(), false),
+            (format!(r#"{{"action":"a","details":{}{}}}"#, "[".repeat(200), "]".repeat(200)), false),
+        ];
+        for (text, fast) in cases {
+            let scanned = scan_audit(&text);
+            assert_eq!(scanned.is_some(), fast, "{text}");
+            if let Some(e) = scanned {
+                let serde: AuditIn = serde_json::from_str(&text).unwrap();
+                assert_eq!(doc_of(&e), doc_of(&serde), "{text}");
+            }
+        }
     }
 }
