@@ -125,16 +125,22 @@ fn trim(b: &[u8]) -> &[u8] {
 
 /// Unix seconds as RFC 3339 UTC (`2024-01-31T12:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    // RFC 3339 (and Elasticsearch's `date`) stop at year 9999; humantime's Display fails past it,
+    // and `to_string` would panic. A date_create that far out is garbage: clamp it, never panic.
+    let secs = secs.clamp(0, LAST_RFC3339_SECOND);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+const LAST_RFC3339_SECOND: i64 = 253_402_300_799;
+
 /// Writes `"<rfc3339(secs)>"` without allocating (years 1970 to 9999; later ones go through
-/// [`rfc3339`]).
+/// [`rfc3339`], which clamps them).
 #[inline]
 fn put_time(out: &mut Vec<u8>, secs: i64) {
     let secs = secs.max(0);
-    if secs >= 253_402_300_800 {
+    if secs > LAST_RFC3339_SECOND {
         out.push(b'"');
         out.extend_from_slice(rfc3339(secs).as_bytes());
         out.push(b'"');
@@ -1192,6 +1198,16 @@ mod tests {
                 let serde: AuditIn = serde_json::from_str(&text).unwrap();
                 assert_eq!(doc_of(&e), doc_of(&serde), "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn dates_past_year_9999_are_clamped_not_a_panic() {
+        for s in [253_402_300_800, 300_000_000_000, i64::MAX] {
+            assert_eq!(rfc3339(s), "9999-12-31T23:59:59Z", "{s}");
+            let mut out = Vec::new();
+            put_time(&mut out, s);
+            assert_eq!(out, b"\"9999-12-31T23:59:59Z\"".to_vec(), "{s}");
         }
     }
 }
