@@ -45,10 +45,12 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
     let interrupter = collection.interrupter();
     signals::on_stop(move || interrupter.interrupt());
 
-    // On a pipe, lines go out in whole-line writes of at most PIPE_BUF bytes, which the kernel
-    // makes atomic: a kill -9 between writes never leaves half a line for the reader (Logstash
-    // would turn it into a _jsonparsefailure event). Only a line longer than that can be cut.
-    let chunk = if stdout::unread_bytes().is_some() { libc::PIPE_BUF } else { OUT_CHUNK };
+    // On a pipe, each write holds whole lines and fits in the pipe's free room (or is at most
+    // PIPE_BUF bytes, which the kernel makes atomic): such a write never sleeps half done, so a
+    // kill -9 never leaves half a line for the reader (Logstash would turn it into a
+    // _jsonparsefailure event). Only a line longer than both can be cut.
+    let pipe = stdout::Pipe::open();
+    let room = || pipe.as_ref().map_or(OUT_CHUNK, |p| p.room().clamp(libc::PIPE_BUF, OUT_CHUNK));
     let mut out = stdout::raw();
     let mut buf = Vec::with_capacity(OUT_CHUNK + (64 << 10));
     let code = loop {
@@ -60,7 +62,7 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
         ui.tick(&collection.stats());
         match collection.collect(Duration::from_millis(250)) {
             Ok(Collected::Batch(batch)) => {
-                if let Err(e) = write_batch(&mut *out, &mut buf, &batch, chunk) {
+                if let Err(e) = write_batch(&mut *out, &mut buf, &batch, &room) {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
                     if e.kind() == ErrorKind::BrokenPipe {
@@ -186,19 +188,28 @@ fn wait_until_read() -> Drain {
 const OUT_CHUNK: usize = 256 << 10;
 
 /// Writes every event of `batch` as one line and flushes: only then may it be acknowledged.
-/// Each write holds whole lines, at most `chunk` bytes of them (a longer line is written alone).
-fn write_batch(out: &mut impl Write, buf: &mut Vec<u8>, batch: &Batch, chunk: usize) -> std::io::Result<()> {
+/// Each write holds whole lines, at most `room()` bytes of them (a longer line is written
+/// alone); `room` is asked again after every write.
+fn write_batch(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    batch: &Batch,
+    room: &dyn Fn() -> usize,
+) -> std::io::Result<()> {
     buf.clear();
+    let mut chunk = room();
     for i in 0..batch.len() {
         let start = buf.len();
         ndjson_line(buf, batch.event(i).0);
         if buf.len() > chunk && start > 0 {
             out.write_all(&buf[..start])?;
             buf.drain(..start);
+            chunk = room();
         }
         if buf.len() >= chunk {
             out.write_all(buf)?;
             buf.clear();
+            chunk = room();
         }
     }
     out.write_all(buf)?;

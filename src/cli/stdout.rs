@@ -71,6 +71,34 @@ pub fn unread_bytes() -> Option<usize> {
     }
 }
 
+/// Stdout when it is a pipe: how much a write can hand over without sleeping.
+pub struct Pipe {
+    capacity: usize,
+}
+
+impl Pipe {
+    /// Some when stdout is a pipe. Asks the kernel for a 1 MiB pipe (the default
+    /// /proc/sys/fs/pipe-max-size; a smaller pipe is kept when refused), so pages go out in
+    /// few large writes instead of thousands of PIPE_BUF-sized ones.
+    pub fn open() -> Option<Pipe> {
+        unread_bytes()?;
+        // SAFETY: fcntl on fd 1 with integer arguments only.
+        let capacity = unsafe {
+            libc::fcntl(STDOUT, libc::F_SETPIPE_SZ, 1 << 20);
+            libc::fcntl(STDOUT, libc::F_GETPIPE_SZ)
+        };
+        Some(Pipe { capacity: capacity.max(0) as usize })
+    }
+
+    /// Bytes a write can put in the pipe now without waiting for the reader, with two pages of
+    /// margin (the pipe fills page by page, and the last page written may be partly used). A
+    /// write that fits is copied whole before write(2) returns, so no signal can cut it.
+    pub fn room(&self) -> usize {
+        let unread = unread_bytes().unwrap_or(self.capacity);
+        self.capacity.saturating_sub(unread + 2 * 4096)
+    }
+}
+
 /// When stdout is a regular file, flushes its written data to disk (fdatasync): the
 /// checkpoint is fsynced before it moves, so the lines it covers must be on disk first, or a
 /// power loss could keep the checkpoint and lose the lines.
