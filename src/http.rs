@@ -142,9 +142,11 @@ impl HttpClient {
                 }
                 body
             }
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "Slack answered with Content-Encoding {other:?}, which slack-audit did not ask for and cannot decode"
-            )),
+            ))
+            }
         };
         if status == 200 {
             self.last_len.store(body.len(), Ordering::Relaxed);
