@@ -31,12 +31,17 @@ impl BodyPool {
     fn take(&self, want: usize) -> Vec<u8> {
         let pooled = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
-            Some(mut v) if v.capacity() <= want.saturating_mul(4) => {
+            Some(mut v) if v.capacity() >= want && v.capacity() <= want.saturating_mul(4) => {
                 v.clear();
-                v.reserve(want);
                 v
             }
-            _ => Vec::with_capacity(want),
+            // Too small (or far too large): freed before the new one is allocated. Growing it
+            // instead would make realloc copy it, with both alive at once; and the slack lets
+            // the next, slightly larger pages fit.
+            other => {
+                drop(other);
+                Vec::with_capacity(want.saturating_add(want / 8))
+            }
         }
     }
 
