@@ -101,7 +101,7 @@ typedef int (*log_check_fn)(void *i_ins, int level);
 #define API_LOG_PRINT 4
 #define API_INPUT_LOG_CHECK 5
 
-/* A batch and its msgpack buffer (valid until the batch is freed). */
+/* A batch and its msgpack buffer (valid until the batch is freed, or, once held, released). */
 struct held {
     slack_audit_batch *b;
     const uint8_t *data;
@@ -632,6 +632,12 @@ EXPORT int FLBPluginInputCleanupCallback(void *data)
         in->redo = x;
         return 0;
     }
+    /* Fluent Bit has its own copy now (ring or chunk): from here the batch is only acknowledged
+     * and freed, so its page and records need not stay in memory while it waits (up to
+     * ACK_AFTER_MS, and the callback may come every few ms). */
+    slack_audit_batch_release_events(x.b);
+    x.data = NULL;
+    x.len = 0;
     x.appended = active_ms(in);
     in->held[in->nheld++] = x;
     if (in->sync_append) {

@@ -185,6 +185,20 @@ slack_audit_status slack_audit_batch_ndjson(struct slack_audit_batch *batch,
                                             char *err,
                                             size_t err_len);
 
+// Frees the batch's events and encoded buffers now, keeping only what `slack_audit_ack` needs:
+// for a host that has copied the records (Fluent Bit copies them into its ring or a chunk)
+// and holds the batch only to acknowledge it later. A batch's page is several megabytes, so a
+// host holding batches for a while otherwise holds their pages too.
+//
+// Ownership: invalidates every pointer obtained from the batch (events, msgpack, NDJSON); the
+// batch itself stays live until `slack_audit_batch_free`. Afterwards `slack_audit_batch_len`
+// still counts its events, `slack_audit_ack` works as before, and `slack_audit_batch_event`,
+// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` fail with
+// `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice does nothing.
+// Thread safety: not concurrently with other calls on the same batch.
+// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+slack_audit_status slack_audit_batch_release_events(struct slack_audit_batch *batch);
+
 // Frees a batch. NULL and already-freed batches are ignored.
 //
 // Ownership: invalidates every pointer obtained from the batch. Does not acknowledge it.

@@ -129,6 +129,9 @@ struct BatchBox {
     ndjson: Option<Vec<u8>>,
     /// Several sources in one collector: tag records with their source in Fluent Bit metadata.
     tag_source: bool,
+    /// `slack_audit_batch_release_events` freed the page and the encoded buffers: only what
+    /// acknowledging needs is left.
+    released: bool,
 }
 
 /// Live objects by id. The pointer handed to C is the id itself, never an address: ids come
@@ -384,6 +387,7 @@ pub extern "C" fn slack_audit_collect(
                         msgpack: None,
                         ndjson: None,
                         tag_source: multi_source,
+                        released: false,
                     }),
                 );
                 // SAFETY: `out` is non-NULL and writable by contract.
@@ -473,6 +477,9 @@ pub extern "C" fn slack_audit_batch_event(
         }
         let b = live_batch(batch)?;
         let g = lock(&b);
+        if g.released {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+        }
         if index >= g.batch.len() {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "index out of range");
         }
@@ -543,6 +550,9 @@ fn encoded(
         let b = live_batch(batch)?;
         let mut g = lock(&b);
         let bb = &mut *g;
+        if bb.released {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+        }
         let slot = match format {
             Format::Msgpack => &mut bb.msgpack,
             Format::Ndjson => &mut bb.ndjson,
@@ -582,6 +592,37 @@ fn encoded(
             *data = bytes.as_ptr();
             *len = bytes.len();
         }
+        Ok(())
+    })
+}
+
+const RELEASED: &str =
+    "the batch's events were released (slack_audit_batch_release_events); only acknowledging and freeing it remain";
+
+/// Frees the batch's events and encoded buffers now, keeping only what `slack_audit_ack` needs:
+/// for a host that has copied the records (Fluent Bit copies them into its ring or a chunk)
+/// and holds the batch only to acknowledge it later. A batch's page is several megabytes, so a
+/// host holding batches for a while otherwise holds their pages too.
+///
+/// Ownership: invalidates every pointer obtained from the batch (events, msgpack, NDJSON); the
+/// batch itself stays live until `slack_audit_batch_free`. Afterwards `slack_audit_batch_len`
+/// still counts its events, `slack_audit_ack` works as before, and `slack_audit_batch_event`,
+/// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` fail with
+/// `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice does nothing.
+/// Thread safety: not concurrently with other calls on the same batch.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
+    guard(std::ptr::null_mut(), 0, None, || {
+        let b = live_batch(batch)?;
+        let (page, formatted, msgpack, ndjson) = {
+            let mut g = lock(&b);
+            g.released = true;
+            let page = std::mem::replace(&mut g.batch.page, crate::slack::AuditPage::empty());
+            (page, g.batch.formatted.take(), g.msgpack.take(), g.ndjson.take())
+        };
+        // Dropped outside the lock; the page's body goes back to the collector's pool.
+        drop((page, formatted, msgpack, ndjson));
         Ok(())
     })
 }

@@ -31,12 +31,17 @@ impl BodyPool {
     fn take(&self, want: usize) -> Vec<u8> {
         let pooled = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
-            Some(mut v) if v.capacity() <= want.saturating_mul(4) => {
+            Some(mut v) if v.capacity() >= want && v.capacity() <= want.saturating_mul(4) => {
                 v.clear();
-                v.reserve(want);
                 v
             }
-            _ => Vec::with_capacity(want),
+            // Too small (or far too large): freed before the new one is allocated. Growing it
+            // instead would make realloc copy it, with both alive at once; and the slack lets
+            // the next, slightly larger pages fit.
+            other => {
+                drop(other);
+                Vec::with_capacity(want.saturating_add(want / 8))
+            }
         }
     }
 
@@ -68,10 +73,13 @@ pub struct HttpResponse {
 pub struct HttpClient {
     agent: ureq::Agent,
     /// Length of the last body read: the size to reserve when the length is not announced
-    /// (ureq drops Content-Length when it decodes gzip), so a page is read into one allocation
+    /// (chunked answers have no Content-Length), so a page is read into one allocation
     /// instead of a doubling series that leaves a body-sized hole behind each time.
     last_len: AtomicUsize,
     pool: Arc<BodyPool>,
+    /// The compressed bytes of the last gzip answer, reused: a body is read whole, then
+    /// inflated in one call ([`crate::inflate`]).
+    gz: Mutex<Vec<u8>>,
 }
 
 impl HttpClient {
@@ -84,7 +92,7 @@ impl HttpClient {
             .tls_config(tls)
             .max_idle_connections(4)
             .build();
-        HttpClient { agent: config.into(), last_len: AtomicUsize::new(0), pool: Arc::default() }
+        HttpClient { agent: config.into(), last_len: AtomicUsize::new(0), pool: Arc::default(), gz: Mutex::default() }
     }
 
     /// Where pages built from this client's bodies give them back.
@@ -95,7 +103,9 @@ impl HttpClient {
     /// GETs `url`, with the bearer token if given. Errors are transport failures (refused,
     /// reset, timeout, truncated body), described without the token or headers.
     pub fn get(&self, url: &str, token: Option<&Secret>) -> Result<HttpResponse, String> {
-        let mut req = self.agent.get(url).header("Accept", "application/json");
+        // ureq is built without its gzip feature: the body arrives as sent and is inflated
+        // whole here, which is much cheaper than ureq's streaming decoder.
+        let mut req = self.agent.get(url).header("Accept", "application/json").header("Accept-Encoding", "gzip");
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {}", t.expose()));
         }
@@ -105,22 +115,60 @@ impl HttpClient {
         let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).and_then(parse_http_date);
         let expected =
             resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let encoding =
+            resp.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase());
         let guess = || {
             let last = self.last_len.load(Ordering::Relaxed);
             (last + last / 8).max(64 * 1024)
         };
-        let mut body = self.pool.take(expected.unwrap_or_else(guess).min(64 * 1024 * 1024));
-        resp.body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .reader()
-            .read_to_end(&mut body)
-            .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", body.len()))?;
+        let body = match encoding.as_deref() {
+            None | Some("") | Some("identity") => {
+                let mut body = self.pool.take(expected.unwrap_or_else(guess).min(64 * 1024 * 1024));
+                read_body(&mut resp, &mut body)?;
+                body
+            }
+            Some("gzip") | Some("x-gzip") => {
+                let mut gz = std::mem::take(&mut *self.gz.lock().unwrap_or_else(|e| e.into_inner()));
+                gz.clear();
+                gz.reserve(expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
+                let read = read_body(&mut resp, &mut gz);
+                let mut body = self.pool.take(crate::inflate::isize_hint(&gz).unwrap_or(0).min(64 * 1024 * 1024));
+                let inflated = read.and_then(|()| {
+                    crate::inflate::gunzip_into(&gz, &mut body, MAX_BODY as usize)
+                        .map_err(|e| format!("reading Slack's answer failed: {e}"))
+                });
+                // A buffer grown for an unusually large answer is not kept.
+                if gz.capacity() <= 16 * 1024 * 1024 {
+                    *self.gz.lock().unwrap_or_else(|e| e.into_inner()) = gz;
+                }
+                if let Err(e) = inflated {
+                    self.pool.give(body);
+                    return Err(e);
+                }
+                body
+            }
+            Some(other) => {
+                return Err(format!(
+                "Slack answered with Content-Encoding {other:?}, which slack-audit did not ask for and cannot decode"
+            ))
+            }
+        };
         if status == 200 {
             self.last_len.store(body.len(), Ordering::Relaxed);
         }
         Ok(HttpResponse { status, retry_after, date, body })
     }
+}
+
+/// Reads the whole body as sent into `into`, up to [`MAX_BODY`].
+fn read_body(resp: &mut ureq::http::Response<ureq::Body>, into: &mut Vec<u8>) -> Result<(), String> {
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .reader()
+        .read_to_end(into)
+        .map(|_| ())
+        .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", into.len()))
 }
 
 fn describe(e: ureq::Error) -> String {

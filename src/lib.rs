@@ -4,6 +4,7 @@
 //! - [`config`]: the option table shared by every front end;
 //! - [`slack`]: wire types, query building, error classification;
 //! - [`http`]: the transport (ureq, no hidden retries);
+//! - [`inflate`]: gzip bodies inflated whole (libdeflate);
 //! - [`jsonscan`]: the one-pass JSON and UTF-8 check of a page that finds its entries;
 //! - [`sequence`]: the pure pagination and checkpoint state machine;
 //! - [`weblogs`]: the pure paging and change detection of the access and integration logs;
@@ -27,6 +28,7 @@ pub mod encode;
 pub mod ffi;
 pub mod governor;
 pub mod http;
+pub mod inflate;
 pub mod jsonscan;
 pub mod logs;
 pub mod probe;

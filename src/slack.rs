@@ -114,6 +114,11 @@ impl Drop for AuditPage {
 }
 
 impl AuditPage {
+    /// A page with nothing in it (what a released batch keeps).
+    pub fn empty() -> AuditPage {
+        AuditPage { body: Vec::new(), entries: Vec::new(), next_cursor: String::new(), recycle: None }
+    }
+
     pub fn entry_bytes(&self, e: &EntryRef) -> &[u8] {
         &self.body[e.start..e.end]
     }
