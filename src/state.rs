@@ -135,15 +135,34 @@ fn describe_holder(lock: &mut File) -> String {
     // /proc/PID/cmdline: NUL-separated arguments (empty or missing when the process is gone).
     match fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(cmd) if !cmd.is_empty() => {
-            let cmd: Vec<String> = cmd
+            let args: Vec<String> = cmd
                 .split(|b| *b == 0)
                 .filter(|a| !a.is_empty())
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            format!(" (pid {pid}: {})", cmd.join(" "))
+            format!(" (pid {pid}: {})", redacted_command_line(&args))
         }
         _ => format!(" (pid {pid})"),
     }
+}
+
+/// The holder's arguments joined for an error message, with any token in them replaced by
+/// `<redacted>`: a collector started with `--token xoxp-…` must not have its token printed by
+/// the next one.
+fn redacted_command_line(args: &[String]) -> String {
+    let mut out = Vec::with_capacity(args.len());
+    let mut secret_next = false;
+    for a in args {
+        out.push(if secret_next || a.starts_with("xox") {
+            "<redacted>".to_string()
+        } else if a.starts_with("--token=") {
+            "--token=<redacted>".to_string()
+        } else {
+            a.clone()
+        });
+        secret_next = a == "--token";
+    }
+    out.join(" ")
 }
 
 /// Parses a state file's bytes, with errors that say what to do.
@@ -329,6 +348,26 @@ mod tests {
         // a cancelled wait ends at once, long before its 60 s
         let e = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_secs(60), &|| true).unwrap_err();
         assert!(e.0.contains("in use by another"), "{e}");
+    }
+
+    #[test]
+    fn the_holders_token_is_never_in_the_lock_error() {
+        let args: Vec<String> = [
+            "slack-audit",
+            "run",
+            "--token",
+            "xoxp-canary-1",
+            "--token=xoxp-canary-2",
+            "--since",
+            "30d",
+            "xoxb-canary-3",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let line = redacted_command_line(&args);
+        assert!(!line.contains("canary"), "{line}");
+        assert_eq!(line, "slack-audit run --token <redacted> --token=<redacted> --since 30d <redacted>");
     }
 
     #[test]
