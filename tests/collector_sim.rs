@@ -158,14 +158,7 @@ fn rate_limited_answers_are_honoured() {
         Reply::json(200, page),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = slack_audit::config::Config::from_pairs([
-        ("token", TOKEN),
-        ("api_url", &format!("{}/audit/v1", server.url)),
-        ("state_dir", dir.path().to_str().unwrap()),
-        ("since", "1599999000"),
-        ("lag", "0"),
-    ])
-    .unwrap();
+    let cfg = scripted_config(&server, dir.path());
     let d = drain(cfg, None, Duration::from_secs(30));
     assert_eq!(d.error, None);
     assert_eq!(d.ids, vec!["a1".to_string()]);
@@ -304,6 +297,18 @@ fn expired_cursors_in_the_overlap_re_read_end_with_progress() {
     assert_eq!(third.ids, fresh);
 }
 
+/// A collector reading the scripted server's one page (1600000000) from just before it.
+fn scripted_config(server: &Scripted, state_dir: &std::path::Path) -> slack_audit::config::Config {
+    slack_audit::config::Config::from_pairs([
+        ("token", TOKEN),
+        ("api_url", &format!("{}/audit/v1", server.url)),
+        ("state_dir", state_dir.to_str().unwrap()),
+        ("since", "1599999000"),
+        ("lag", "0"),
+    ])
+    .unwrap()
+}
+
 /// Issue 12, defect 5: a 5xx is transient whatever its body says, even an error code
 /// slack-audit does not know (it used to stop collection for good).
 #[test]
@@ -315,14 +320,7 @@ fn a_5xx_with_an_unknown_code_is_retried() {
         Reply::json(200, page),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = slack_audit::config::Config::from_pairs([
-        ("token", TOKEN),
-        ("api_url", &format!("{}/audit/v1", server.url)),
-        ("state_dir", dir.path().to_str().unwrap()),
-        ("since", "1599999000"),
-        ("lag", "0"),
-    ])
-    .unwrap();
+    let cfg = scripted_config(&server, dir.path());
     let d = drain(cfg, None, Duration::from_secs(30));
     assert_eq!(d.error, None);
     assert_eq!(d.ids, vec!["a1".to_string()]);
