@@ -39,13 +39,14 @@ header-check: $(CBINDGEN)
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Every Rust test (unit, integration: the simulator, the CLI, the C ABI under sanitizers and
-# valgrind, the Fluent Bit plugin in its host emulator), then one total line.
+# Every Rust test of the workspace (unit tests of the library and of the simulator crate in
+# sim/, integration: the simulator, the CLI, the C ABI under sanitizers and valgrind, the Fluent
+# Bit plugin in its host emulator), then one total line.
 test-rust:
 	@mkdir -p target
-	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test-rust.log
+	@set -o pipefail; $(CARGO) test --release --workspace --lib --bins --tests 2>&1 | tee target/test-rust.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-rust.log
 
 test: deps header-check test-rust $(EXTRA_TESTS)

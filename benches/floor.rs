@@ -8,8 +8,8 @@
 use serde::de::IgnoredAny;
 use slack_audit::inflate::gunzip_into;
 use slack_audit::jsonscan::scan_page;
-use slack_audit::sim::{Sim, SimConfig};
 use slack_audit::slack::parse_audit_page;
+use slack_audit_sim::{Sim, SimConfig};
 use std::hint::black_box;
 use std::io::{Read, Write};
 

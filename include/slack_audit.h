@@ -250,10 +250,6 @@ int32_t slack_audit_caught_up(const struct slack_audit *h);
 // (`slack_audit_interrupt` from another thread is fine).
 void slack_audit_shutdown(struct slack_audit *h);
 
-// For tests of the panic boundary only: panics inside the library while holding `h`.
-// Returns `SLACK_AUDIT_PANIC` and poisons the handle.
-slack_audit_status slack_audit_test_panic(struct slack_audit *h);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

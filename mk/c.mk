@@ -24,6 +24,16 @@ C_TEST_BINS := $(C_BUILD)/test_abi $(C_BUILD)/test_abi_asan $(C_BUILD)/drain $(C
 $(STATICLIB): FORCE
 	@$(CARGO) build --release --lib --quiet
 
+# test_abi.c also calls slack_audit_test_panic, which only a library built with the
+# `test-exports` feature exports. That library is built into its own target dir (its own copy of
+# the dependencies, ~1.5 CPU-minutes once), so target/release, which `make install`, `make deb`
+# and the plugin take, never holds a test export.
+TEST_TARGET    := target/test-exports
+TEST_STATICLIB := $(TEST_TARGET)/release/libslack_audit.a
+
+$(TEST_STATICLIB): FORCE
+	@$(CARGO) build --release --lib --quiet --no-default-features --features test-exports --target-dir $(TEST_TARGET)
+
 c-lib: $(STATICLIB)
 
 c-tests: $(C_TEST_BINS)
@@ -31,11 +41,11 @@ c-tests: $(C_TEST_BINS)
 $(C_BUILD):
 	@mkdir -p $@
 
-$(C_BUILD)/test_abi: tests/c/test_abi.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
-	$(CC) $(C_WARN) -O1 -g -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+$(C_BUILD)/test_abi: tests/c/test_abi.c include/slack_audit.h $(TEST_STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g -Iinclude -o $@ $< $(TEST_STATICLIB) $(C_LIBS)
 
-$(C_BUILD)/test_abi_asan: tests/c/test_abi.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
-	$(CC) $(C_WARN) -O1 -g $(C_SAN) -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)
+$(C_BUILD)/test_abi_asan: tests/c/test_abi.c include/slack_audit.h $(TEST_STATICLIB) $(C_MK) | $(C_BUILD)
+	$(CC) $(C_WARN) -O1 -g $(C_SAN) -Iinclude -o $@ $< $(TEST_STATICLIB) $(C_LIBS)
 
 $(C_BUILD)/drain: examples/c/drain.c include/slack_audit.h $(STATICLIB) $(C_MK) | $(C_BUILD)
 	$(CC) $(C_WARN) -O1 -g -Iinclude -o $@ $< $(STATICLIB) $(C_LIBS)

@@ -750,6 +750,8 @@ pub extern "C" fn slack_audit_shutdown(h: *mut SlackAudit) {
 
 /// For tests of the panic boundary only: panics inside the library while holding `h`.
 /// Returns `SLACK_AUDIT_PANIC` and poisons the handle.
+/// cbindgen:ignore
+#[cfg(feature = "test-exports")]
 #[no_mangle]
 pub extern "C" fn slack_audit_test_panic(h: *mut SlackAudit) -> SlackAuditStatus {
     with_handle(h, std::ptr::null_mut(), 0, |_| panic!("forced by slack_audit_test_panic"))

@@ -17,7 +17,6 @@
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack;
 //! - [`ffi`]: the C ABI;
-//! - [`sim`]: the bundled Slack simulator.
 
 pub mod budget_store;
 pub mod collector;
@@ -35,7 +34,6 @@ pub mod probe;
 pub mod runtime;
 pub mod sequence;
 pub mod signal;
-pub mod sim;
 pub mod slack;
 pub mod state;
 pub mod stats;

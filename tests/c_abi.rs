@@ -4,7 +4,7 @@
 mod cbuild;
 
 use cbuild::{build_c, c_build, describe, have, sanitized, valgrind};
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 use std::collections::HashSet;
 use std::process::Command;
 

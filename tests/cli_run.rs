@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn slack_audit(sim: &slack_audit::sim::Sim, state: &Path, extra: &[&str]) -> Command {
+fn slack_audit(sim: &slack_audit_sim::Sim, state: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
     c.arg("run")
         .arg("--api-url")

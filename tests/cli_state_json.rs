@@ -6,7 +6,7 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-fn show(sim: &slack_audit::sim::Sim, dir: &std::path::Path) -> Value {
+fn show(sim: &slack_audit_sim::Sim, dir: &std::path::Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_slack-audit"))
         .args(["state", "show", "--json", "--api-url", &sim.audit_url()])
         .arg("--state-dir")

@@ -174,7 +174,7 @@ fn validate(doc: &Value, source: Source, time: i64) -> Result<(), String> {
     Ok(())
 }
 
-fn drained(sim: &slack_audit::sim::Sim, format: &str) -> Raw {
+fn drained(sim: &slack_audit_sim::Sim, format: &str) -> Raw {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         sim,

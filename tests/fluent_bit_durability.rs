@@ -16,7 +16,7 @@ mod flb;
 use cbuild::{build_c, describe};
 use common::{seed, Rng};
 use flb::{props, records, run, spawn};
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@ mod flb;
 
 use cbuild::{build_c, c_build, describe, have, root, valgrind};
 use flb::{host, plugin, records, run};
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;

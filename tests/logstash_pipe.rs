@@ -16,7 +16,7 @@ fn conf() -> PipeConf {
 }
 
 /// The environment of the Logstash service: PATH finds `slack-audit`, the rest is SLACK_AUDIT_*.
-fn env(sim: &slack_audit::sim::Sim, state: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn env(sim: &slack_audit_sim::Sim, state: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_slack-audit")).parent().unwrap().to_path_buf();
     let mut e = vec![
         ("PATH".to_string(), format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default())),

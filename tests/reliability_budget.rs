@@ -23,7 +23,7 @@ const BUDGET: u32 = 2;
 /// Our window: a minute plus the governor's margin.
 const WINDOW: Duration = Duration::from_millis(60_500);
 
-fn collector(sim: &slack_audit::sim::Sim, dir: &Path) -> (Collector, Arc<Mutex<Stats>>) {
+fn collector(sim: &slack_audit_sim::Sim, dir: &Path) -> (Collector, Arc<Mutex<Stats>>) {
     let cfg = config(sim, dir, &[("limit", "1"), ("since", "30d"), ("max_calls_per_minute", &BUDGET.to_string())]);
     let specs = streams_for(&cfg).into_iter().map(|s| (s, StreamState::default())).collect();
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -62,7 +62,7 @@ fn collectors_created_apart_in_one_process_share_one_budget() {
     assert!(budget_wait <= WINDOW + Duration::from_secs(1), "waited {budget_wait:?} for a {WINDOW:?} window");
 }
 
-fn once(sim: &slack_audit::sim::Sim, state: &Path) -> (std::process::Output, Duration) {
+fn once(sim: &slack_audit_sim::Sim, state: &Path) -> (std::process::Output, Duration) {
     let t = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_slack-audit"))
         .args(["run", "--once", "--lag", "0", "--limit", "1", "--since", "30d"])

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn run_cmd(sim: &slack_audit::sim::Sim, state: &Path, limit: usize) -> Command {
+fn run_cmd(sim: &slack_audit_sim::Sim, state: &Path, limit: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
     c.arg("run")
         .arg("--once")

@@ -15,7 +15,7 @@ use std::time::Duration;
 const BUDGET: u32 = 30;
 
 /// One `/logs` call made by someone else in the org, through a fresh connection.
-fn spend_one(sim: &slack_audit::sim::Sim) {
+fn spend_one(sim: &slack_audit_sim::Sim) {
     let mut s = TcpStream::connect(sim.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(

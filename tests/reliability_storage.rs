@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn cli(sim: &slack_audit::sim::Sim, state: &Path, args: &[&str]) -> Command {
+fn cli(sim: &slack_audit_sim::Sim, state: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
     c.args(args)
         .args(["--api-url", &sim.audit_url(), "--lag", "0"])
@@ -30,7 +30,7 @@ fn out(mut c: Command) -> (Option<i32>, String, String) {
 }
 
 /// A state dir holding a good checkpoint after one complete run; returns its state file.
-fn good_state(sim: &slack_audit::sim::Sim, dir: &Path) -> PathBuf {
+fn good_state(sim: &slack_audit_sim::Sim, dir: &Path) -> PathBuf {
     let (code, _, err) = out(cli(sim, dir, &["run", "--once"]));
     assert_eq!(code, Some(0), "{err}");
     let file = dir.join("audit.json");

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 
 const START: i64 = 1_600_000_000;
 const END: i64 = START + 100_000;

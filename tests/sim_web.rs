@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::Value;
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 
 fn config() -> SimConfig {
     SimConfig {
@@ -218,7 +218,7 @@ fn sim_endpoints_match_rust_api() {
 #[test]
 fn run_cli_stops_after_duration() {
     let t = std::time::Instant::now();
-    slack_audit::sim::run_cli(config(), 0, Some(1)).unwrap();
+    slack_audit_sim::run_cli(config(), 0, Some(1)).unwrap();
     let el = t.elapsed();
     assert!(el >= Duration::from_secs(1) && el < Duration::from_secs(3), "{el:?}");
 }

@@ -32,7 +32,7 @@ fn assert_rows(got: &[Row], want: &[Row]) {
     assert_eq!(got.len(), want.len(), "unexpected extra rows");
 }
 
-fn access_cfg(sim: &slack_audit::sim::Sim, dir: &std::path::Path) -> slack_audit::config::Config {
+fn access_cfg(sim: &slack_audit_sim::Sim, dir: &std::path::Path) -> slack_audit::config::Config {
     config(sim, dir, &[("sources", "access"), ("limit", "40"), ("web_max_calls_per_minute", "1000")])
 }
 

@@ -7,6 +7,8 @@ mod man;
 mod metrics;
 mod run;
 mod signals;
+#[cfg(feature = "sim")]
+mod sim;
 mod state_cmd;
 mod state_json;
 mod stats_cmd;
@@ -16,7 +18,6 @@ mod ui;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use slack_audit::config::{Config, OPTIONS};
 use slack_audit::logs::Level;
-use slack_audit::sim::SimConfig;
 use std::time::Duration;
 
 /// Exit codes, documented in the README.
@@ -70,21 +71,12 @@ fn config_args(cmd: Command) -> Command {
     .args(option_args())
 }
 
-fn sim_args() -> Vec<Arg> {
-    let defaults = serde_json::to_value(SimConfig::default()).unwrap_or_default();
-    let mut names: Vec<String> = defaults.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let long: &'static str = Box::leak(name.replace('_', "-").into_boxed_str());
-            let id: &'static str = Box::leak(name.clone().into_boxed_str());
-            let help: &'static str = Box::leak(
-                format!("simulator setting `{name}` (JSON value) [default: {}]", defaults[&name]).into_boxed_str(),
-            );
-            Arg::new(id).long(long).value_name("VALUE").help(help).action(ArgAction::Set)
-        })
-        .collect()
+/// `slack-audit sim`, in builds with the `sim` feature (the default).
+fn sim_subcommand() -> Option<Command> {
+    #[cfg(feature = "sim")]
+    return Some(sim::command());
+    #[cfg(not(feature = "sim"))]
+    None
 }
 
 fn command() -> Command {
@@ -199,19 +191,7 @@ fn command() -> Command {
                 .about("Write one man page per command into a directory (used by `make deb`)")
                 .arg(Arg::new("out").long("out").value_name("DIR").required(true).help("Directory for the .1 files")),
         )
-        .subcommand(
-            Command::new("sim")
-                .about("Run the bundled Slack simulator on 127.0.0.1 (for tests, benchmarks and demos)")
-                .long_about(
-                    "Run the bundled Slack simulator on 127.0.0.1. It prints `listening on http://127.0.0.1:PORT`\n\
-                     on stdout, serves /audit/v1/logs, /audit/v1/actions, /audit/v1/schemas, /api/team.accessLogs,\n\
-                     /api/team.integrationLogs, /sim/stats and /sim/dataset, and stops on SIGTERM/SIGINT or after\n\
-                     --duration seconds. Its token is xoxp-sim-token unless --token is given.",
-                )
-                .arg(Arg::new("sim_config").long("sim-config").value_name("FILE").help("JSON file of simulator settings"))
-                .arg(Arg::new("duration").long("duration").value_name("SECONDS").help("Stop after this many seconds"))
-                .args(sim_args()),
-        )
+        .subcommands(sim_subcommand())
 }
 
 pub fn main() -> i32 {
@@ -226,8 +206,9 @@ pub fn main() -> i32 {
         Some(x) => x,
         None => return exit::CONFIG,
     };
+    #[cfg(feature = "sim")]
     if name == "sim" {
-        return run_sim(m);
+        return sim::run(m);
     }
     if name == "stats" {
         let url = match m.get_one::<String>("metrics_url") {
@@ -344,45 +325,4 @@ fn load_config(m: &ArgMatches) -> Result<Config, String> {
     let overrides: Vec<(String, String)> =
         OPTIONS.iter().filter_map(|o| m.get_one::<String>(o.name).map(|v| (o.name.to_string(), v.clone()))).collect();
     Config::from_json(&json, &overrides).map_err(|e| e.0)
-}
-
-fn run_sim(m: &ArgMatches) -> i32 {
-    let mut value = match m.get_one::<String>("sim_config") {
-        Some(path) => match std::fs::read_to_string(path).map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                eprintln!("slack-audit sim: {path} is not valid JSON: {e}");
-                return exit::CONFIG;
-            }
-            Err(e) => {
-                eprintln!("slack-audit sim: cannot read {path}: {e}");
-                return exit::CONFIG;
-            }
-        },
-        None => serde_json::json!({}),
-    };
-    let defaults = serde_json::to_value(SimConfig::default()).unwrap_or_default();
-    if let (Some(obj), Some(keys)) = (value.as_object_mut(), defaults.as_object()) {
-        for key in keys.keys() {
-            if let Some(v) = m.get_one::<String>(key.as_str()) {
-                let parsed = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone()));
-                obj.insert(key.clone(), parsed);
-            }
-        }
-    }
-    let config: SimConfig = match serde_json::from_value(value) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("slack-audit sim: bad setting: {e}");
-            return exit::CONFIG;
-        }
-    };
-    let duration = m.get_one::<String>("duration").and_then(|d| d.parse().ok());
-    match slack_audit::sim::run_cli(config, 0, duration) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("slack-audit sim: {e}");
-            exit::CONFIG
-        }
-    }
 }

@@ -12,6 +12,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "slack_audit.h"
 
+/* Not in the installed header: exported only by a library built with the `test-exports` cargo
+ * feature, which mk/c.mk builds into target/test-exports for this program. Panics inside the
+ * library while holding `h`; returns SLACK_AUDIT_PANIC and poisons the handle. */
+slack_audit_status slack_audit_test_panic(struct slack_audit *h);
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@ pub mod logstash;
 
 use slack_audit::config::Config;
 use slack_audit::runtime::{Collected, Collection};
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

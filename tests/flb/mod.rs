@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use crate::cbuild::{c_build, describe, root};
-use slack_audit::sim::Sim;
+use slack_audit_sim::Sim;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

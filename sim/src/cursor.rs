@@ -7,7 +7,7 @@
 //! payload (date .. instance_hi) is masked with a keystream derived from seed and salt so that
 //! cursors look opaque, as Slack's do.
 
-use super::data::h3;
+use crate::data::h3;
 
 const VERSION: u8 = 1;
 const MARKER: [u8; 3] = [0xFB, 0xFF, 0xBF];

@@ -238,7 +238,7 @@ pub(crate) fn head(resp: &Response, body_len: usize, gzip: bool, keep_alive: boo
     }
     // As Slack does: clients may take "now" from it.
     if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("date")) {
-        h.push_str(&format!("Date: {}\r\n", crate::wallclock::format_http_date(super::unix_now())));
+        h.push_str(&format!("Date: {}\r\n", httpdate::fmt_http_date(std::time::SystemTime::now())));
     }
     for (k, v) in &resp.headers {
         h.push_str(k);

@@ -921,10 +921,10 @@ mod tests {
             w.render(&mut out, i, 1_700_000_000);
         }
         let t2 = std::time::Instant::now();
-        let gz = crate::sim::http::gzip(&out, Some(1)).unwrap();
+        let gz = crate::http::gzip(&out, Some(1)).unwrap();
         println!("gzip of that page: {} -> {} bytes in {:?} (render {:?})", out.len(), gz.len(), t2.elapsed(), t2 - t);
         let t3 = std::time::Instant::now();
-        let stored = crate::sim::http::gzip(&out, None).unwrap();
+        let stored = crate::http::gzip(&out, None).unwrap();
         println!("default gzip (stored above 1 MiB): {} bytes in {:?}", stored.len(), t3.elapsed());
     }
 }

@@ -8,10 +8,14 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::cursor::{base64_decode, base64_encode};
-use super::data::{h3, World};
-use super::http::{Request, Response};
-use super::{finish, gate, inc, lock, unix_now, Gate, Knobs, Outcome, Shared, SimConfig};
+use crate::cursor::{base64_decode, base64_encode};
+use crate::data::{h3, World};
+use crate::gate::{finish, gate, Gate};
+use crate::http::{Request, Response};
+use crate::router::Outcome;
+use crate::shared::{Knobs, Shared};
+use crate::stats::inc;
+use crate::{lock, unix_now, SimConfig};
 
 const MAX_COUNT: i64 = 1000;
 const MAX_PAGE: i64 = 100;

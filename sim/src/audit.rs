@@ -3,10 +3,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::cursor::{self, Decoded};
-use super::data::{ACTIONS, CATEGORIES, SCHEMA_TYPES};
-use super::http::{Request, Response};
-use super::{finish, gate, inc, lock, Gate, LogsQuery, Outcome, Shared};
+use crate::cursor::{self, Decoded};
+use crate::cursor_table::LogsQuery;
+use crate::data::{ACTIONS, CATEGORIES, SCHEMA_TYPES};
+use crate::gate::{finish, gate, Gate};
+use crate::http::{Request, Response};
+use crate::lock;
+use crate::router::Outcome;
+use crate::shared::Shared;
+use crate::stats::inc;
 
 pub(crate) const MAX_LIMIT: u32 = 9999;
 const DEFAULT_LIMIT: u32 = 100;
