@@ -1,12 +1,12 @@
 //! The bundled Slack simulator: a real HTTP/1.1 server on 127.0.0.1 that behaves like Slack's
 //! Audit Logs API and the two Web API log methods, with faults on demand.
 //!
-//! What it reproduces (see `SLACK_API.md`): newest-first pages, inclusive `oldest`/`latest`,
-//! cursors that carry a position but not the query (and count the clients that forget to resend
-//! it), bursts of many entries in one second, an org-wide sliding-window budget answered with 429
-//! and `Retry-After`, permanent error bodies, 5xx/resets/truncated/garbage bodies, expiring
-//! cursors, live and late events, gzip, `/schemas`, `/actions`, `team.accessLogs` and
-//! `team.integrationLogs`.
+//! What it reproduces, after Slack's API documentation: newest-first pages, inclusive
+//! `oldest`/`latest`, cursors that carry a position but not the query (and count the clients that
+//! forget to resend it), bursts of many entries in one second, an org-wide sliding-window budget
+//! answered with 429 and `Retry-After`, permanent error bodies, 5xx/resets/truncated/garbage
+//! bodies, expiring cursors, live and late events, gzip, `/schemas`, `/actions`,
+//! `team.accessLogs` and `team.integrationLogs`.
 //!
 //! Entries are never stored rendered: the index holds `(date_create, idx)` pairs sorted by key
 //! and each entry is rendered on demand from `(seed, idx)` (see `data.rs`).
@@ -17,7 +17,7 @@
 //! A crate of its own so the shipped library, the C header and the Fluent Bit plugin hold none
 //! of it: the `slack-audit` package uses it as a dev-dependency (tests, benches) and, behind its
 //! `sim` feature, for the `slack-audit sim` command. One file per concern:
-//! - [`config`]: `SimConfig`, defaults, validation;
+//! - `config`: `SimConfig`, defaults, validation;
 //! - `sim`: the `Sim` handle (start, control, stop);
 //! - `shared`: the state the threads share (world, index, knobs, windows, counters);
 //! - `accept`: the accept loop and each connection's keep-alive loop;
@@ -31,13 +31,13 @@
 //! - `data`: the generated world and entries rendered on demand;
 //! - `live`: live and late entries while running;
 //! - `http`: the minimal HTTP/1.1 reader and writer, gzip;
-//! - [`stats`]: counters and the `SimStats` snapshot;
+//! - `stats`: counters and the `SimStats` snapshot;
 //! - `cli`: the foreground run of `slack-audit sim`.
 
 mod accept;
 mod audit;
 mod cli;
-pub mod config;
+mod config;
 mod cursor;
 mod cursor_table;
 mod data;
@@ -47,7 +47,7 @@ mod live;
 mod router;
 mod shared;
 mod sim;
-pub mod stats;
+mod stats;
 mod web;
 mod window;
 
