@@ -35,7 +35,7 @@ header: $(CBINDGEN)
 header-check: $(CBINDGEN)
 	@tmp=$$(mktemp); $(CBINDGEN) --quiet --config cbindgen.toml --crate slack-audit --output $$tmp; \
 	if ! diff -u include/slack_audit.h $$tmp; then echo "include/slack_audit.h is out of date: run 'make header' and commit it"; rm -f $$tmp; exit 1; fi; \
-	rm -f $$tmp; echo "header-check: include/slack_audit.h matches src/ffi.rs"
+	rm -f $$tmp; echo "header-check: include/slack_audit.h matches src/ffi/"
 
 lint:
 	$(CARGO) fmt --all -- --check

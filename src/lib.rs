@@ -15,9 +15,11 @@
 //! - [`budget_store`]: the rate budget shared by processes through `state_dir`;
 //! - [`collector`]: ties the above into pages and batches;
 //! - [`runtime`]: the worker thread and the acknowledging host side;
-//! - [`encode`]: NDJSON and Fluent Bit msgpack;
-//! - [`ffi`]: the C ABI;
+//! - [`encode`]: NDJSON and Fluent Bit msgpack, byte by byte;
+//! - [`batch_encode`]: how a batch becomes bytes for a host, for the C ABI and the CLI alike;
+//! - [`ffi`]: the C ABI, one file per C type, every export behind one panic boundary;
 
+pub mod batch_encode;
 pub mod budget_store;
 pub mod collector;
 pub mod config;

@@ -26,3 +26,245 @@ fn header_versions_match_the_crate() {
     );
     assert!(h.contains(&format!("#define SLACK_AUDIT_ABI_VERSION {}", slack_audit::ffi::SLACK_AUDIT_ABI_VERSION)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every C export goes through the panic boundary.
+//
+// An export is a `#[no_mangle]` function or a `pub extern "C" fn` anywhere in src/. Its whole
+// body must be one `ffi_boundary!(…)` (src/ffi/boundary.rs): code before it runs outside the
+// boundary, and a bare `catch_unwind` forgets the error buffer or the poisoning. The macro sits
+// inside the body because cbindgen does not expand macros, so this check stands in for a macro
+// around the function.
+
+/// `src` with the contents of comments, strings and char literals replaced by spaces (same
+/// length, newlines kept), so braces and `fn` inside them do not count.
+fn code_only(src: &str) -> String {
+    let c: Vec<char> = src.chars().collect();
+    let mut out: Vec<char> = c.clone();
+    let blank = |out: &mut Vec<char>, from: usize, to: usize| {
+        for ch in &mut out[from..to] {
+            if *ch != '\n' {
+                *ch = ' ';
+            }
+        }
+    };
+    let ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+    let mut i = 0;
+    while i < c.len() {
+        let next = c.get(i + 1).copied();
+        if c[i] == '/' && next == Some('/') {
+            let end = (i..c.len()).find(|&j| c[j] == '\n').unwrap_or(c.len());
+            blank(&mut out, i, end);
+            i = end;
+        } else if c[i] == '/' && next == Some('*') {
+            let (mut j, mut depth) = (i + 2, 1);
+            while j < c.len() && depth > 0 {
+                if c[j] == '/' && c.get(j + 1) == Some(&'*') {
+                    depth += 1;
+                    j += 1;
+                } else if c[j] == '*' && c.get(j + 1) == Some(&'/') {
+                    depth -= 1;
+                    j += 1;
+                }
+                j += 1;
+            }
+            blank(&mut out, i, j);
+            i = j;
+        } else if c[i] == 'r' && (i == 0 || !ident(c[i - 1]) || (c[i - 1] == 'b' && (i < 2 || !ident(c[i - 2])))) {
+            // Raw string r"…", r#"…"#, br#"…"#.
+            let hashes = (i + 1..c.len()).take_while(|&j| c[j] == '#').count();
+            if c.get(i + 1 + hashes) != Some(&'"') {
+                i += 1;
+                continue;
+            }
+            let body = i + 2 + hashes;
+            let close: String = std::iter::once('"').chain(std::iter::repeat_n('#', hashes)).collect();
+            let rest: String = c[body..].iter().collect();
+            let end = body + rest.find(&close).map_or(c.len() - body, |k| rest[..k].chars().count());
+            blank(&mut out, body, end);
+            i = end + 1 + hashes;
+        } else if c[i] == '"' {
+            let mut j = i + 1;
+            while j < c.len() && c[j] != '"' {
+                j += if c[j] == '\\' { 2 } else { 1 };
+            }
+            blank(&mut out, i + 1, j.min(c.len()));
+            i = j + 1;
+        } else if c[i] == '\'' {
+            // A char literal ('x', '\n', '\u{1F600}'), not a lifetime ('a).
+            let end = if next == Some('\\') {
+                (i + 3..c.len()).find(|&j| c[j] == '\'')
+            } else if c.get(i + 2) == Some(&'\'') {
+                Some(i + 2)
+            } else {
+                None
+            };
+            match end {
+                Some(e) => {
+                    blank(&mut out, i + 1, e);
+                    i = e + 1;
+                }
+                None => i += 1,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The index of the bracket closing the one at `open` (in code without comments or strings).
+fn closing(code: &[char], open: usize) -> Option<usize> {
+    let (o, c) = (
+        code[open],
+        match code[open] {
+            '(' => ')',
+            '[' => ']',
+            _ => '}',
+        },
+    );
+    let mut depth = 0;
+    for (j, &ch) in code.iter().enumerate().skip(open) {
+        if ch == o {
+            depth += 1;
+        } else if ch == c {
+            depth -= 1;
+            if depth == 0 {
+                return Some(j);
+            }
+        }
+    }
+    None
+}
+
+/// Every export in `src` as (name, whether its whole body is one `ffi_boundary!(…)`).
+fn exports(src: &str) -> Vec<(String, bool)> {
+    let code: Vec<char> = code_only(src).chars().collect();
+    let text: String = code.iter().collect();
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(k) = text[at..].find("fn ").map(|k| at + k) {
+        at = k + 3;
+        // Only a whole word `fn`, with the name after it.
+        if k > 0 && text[..k].chars().next_back().is_some_and(|ch| ch.is_alphanumeric() || ch == '_') {
+            continue;
+        }
+        let name: String =
+            text[k + 3..].trim_start().chars().take_while(|ch| ch.is_alphanumeric() || *ch == '_').collect();
+        // What precedes `fn` back to the previous item: attributes and qualifiers.
+        let item_start = text[..k].rfind(['}', ';']).map_or(0, |p| p + 1);
+        let before = &text[item_start..k];
+        let qualifiers = words(before.rsplit(']').next().unwrap_or(""));
+        let no_mangle = before.contains("no_mangle") || before.contains("export_name");
+        let extern_c = qualifiers.iter().any(|w| w == "extern");
+        let public = qualifiers.first().is_some_and(|w| w.starts_with("pub"));
+        if name.is_empty() || !(no_mangle || extern_c && public) {
+            continue;
+        }
+        let ci = text[..k].chars().count() + 3;
+        let Some(open_paren) = (ci..code.len()).find(|&j| code[j] == '(') else { continue };
+        let Some(close_paren) = closing(&code, open_paren) else { continue };
+        let Some(open) = (close_paren..code.len()).find(|&j| code[j] == '{' || code[j] == ';') else { continue };
+        if code[open] == ';' {
+            continue; // a declaration (`extern "C" { fn … }`), not a definition
+        }
+        let Some(close) = closing(&code, open) else { continue };
+        let body: String = code[open + 1..close].iter().collect();
+        let body = body.trim();
+        let guarded = body.strip_prefix("ffi_boundary!").map(str::trim_start).is_some_and(|rest| {
+            let rest: Vec<char> = rest.chars().collect();
+            rest.first() == Some(&'(')
+                && closing(&rest, 0).is_some_and(|end| rest[end + 1..].iter().all(|ch| ch.is_whitespace()))
+        });
+        found.push((name, guarded));
+    }
+    found
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every export in src/ is one `ffi_boundary!(…)`, and the scan sees every function of the
+/// header (so a scanner that found nothing cannot pass).
+#[test]
+fn every_export_goes_through_the_panic_boundary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut seen = Vec::new();
+    let mut unguarded = Vec::new();
+    for f in &files {
+        for (name, guarded) in exports(&std::fs::read_to_string(f).unwrap()) {
+            if !guarded {
+                unguarded.push(format!("{} in {}", name, f.strip_prefix(root).unwrap().display()));
+            }
+            seen.push(name);
+        }
+    }
+    assert!(
+        unguarded.is_empty(),
+        "these C exports do not go through the panic boundary: {unguarded:?}. Make each one's whole body \
+         `ffi_boundary!(…)` (see src/ffi/boundary.rs for the forms: handle, status, value)"
+    );
+    let header = std::fs::read_to_string(root.join("include/slack_audit.h")).unwrap();
+    let declared: Vec<&str> = header
+        .lines()
+        .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.contains("slack_audit_") && l.contains('('))
+        .filter_map(|l| l.split('(').next()?.split([' ', '*']).next_back())
+        .collect();
+    assert!(declared.len() >= 17, "the header parse found only {declared:?}");
+    for name in declared {
+        assert!(seen.iter().any(|s| s == name), "{name} is in the header but the scan of src/ did not find it");
+    }
+}
+
+/// The scan itself: it flags what it must and is not fooled by braces in strings or comments.
+#[test]
+fn the_boundary_scan_tells_guarded_from_unguarded_exports() {
+    let src = r##"
+        /// Doc with a brace { and fn fake_export() {}
+        #[no_mangle]
+        pub extern "C" fn guarded(x: *const u8) -> usize {
+            ffi_boundary!(value, || { let s = "}{"; let c = '}'; s.len() + x as usize })
+        }
+        #[no_mangle]
+        pub extern "C" fn bare(h: *mut u8) -> i32 {
+            std::panic::catch_unwind(|| 1).unwrap_or(0)
+        }
+        #[no_mangle]
+        pub extern "C" fn code_before(h: *mut u8) -> i32 {
+            let n = r#"}"#.len() as i32;
+            ffi_boundary!(value, || n)
+        }
+        #[no_mangle]
+        pub extern "C" fn code_after(h: *mut u8) {
+            ffi_boundary!(value, || ());
+            drop(h);
+        }
+        pub extern "C" fn public_without_no_mangle() {}
+        extern "C" fn signal_handler(_: i32) {}
+        fn helper<'a>(s: &'a str) -> &'a str { s }
+        extern "C" { fn declared_elsewhere(); }
+    "##;
+    let got = exports(src);
+    let want: Vec<(String, bool)> = [
+        ("guarded", true),
+        ("bare", false),
+        ("code_before", false),
+        ("code_after", false),
+        ("public_without_no_mangle", false),
+    ]
+    .iter()
+    .map(|(n, g)| (n.to_string(), *g))
+    .collect();
+    assert_eq!(got, want);
+}

@@ -3,9 +3,9 @@
 use super::signals::{self, Stop};
 use super::ui::Ui;
 use super::{exit, stdout};
+use slack_audit::batch_encode;
 use slack_audit::collector::{Batch, CollectError};
 use slack_audit::config::Config;
-use slack_audit::encode::ndjson_line;
 use slack_audit::logs::Level;
 use slack_audit::runtime::{Collected, Collection, StartError};
 use std::io::{ErrorKind, Write};
@@ -200,7 +200,7 @@ fn write_batch(
     let mut chunk = room();
     for i in 0..batch.len() {
         let start = buf.len();
-        ndjson_line(buf, batch.event(i).0);
+        batch_encode::ndjson_event(buf, batch, i);
         if buf.len() > chunk && start > 0 {
             out.write_all(&buf[..start])?;
             buf.drain(..start);

@@ -1,0 +1,247 @@
+//! `slack_audit_batch *`: one collected batch, its events and its encodings, from
+//! `slack_audit_collect` to `slack_audit_batch_free`.
+
+use super::boundary::{fail, ffi_boundary, Failure, FfiResult};
+use super::registry::{lock, lookup, register, unregister, Registry};
+use super::SlackAuditStatus;
+use crate::batch_encode;
+use crate::collector::Batch;
+use crate::config::Source;
+use std::ffi::{c_char, CStr};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// An opaque batch of events, returned by `slack_audit_collect`, freed by `slack_audit_batch_free`.
+///
+/// Like a handle, the pointer value is an id that is never reused within the process: a freed
+/// batch is `SLACK_AUDIT_INVALID_HANDLE` for `slack_audit_ack` and the batch accessors, and a
+/// second `slack_audit_batch_free` does nothing; neither can reach a newer batch.
+pub struct SlackAuditBatch {
+    _private: [u8; 0],
+}
+
+/// One event of a batch. Every pointer is borrowed from the batch and stays valid until the
+/// batch is freed.
+#[repr(C)]
+pub struct SlackAuditEvent {
+    /// The Slack entry exactly as Slack sent it: one JSON object, not NUL-terminated.
+    pub json: *const u8,
+    pub json_len: usize,
+    /// The entry's `date_create`, Unix seconds.
+    pub time: i64,
+    /// The source, NUL-terminated: "audit", "access" or "integration".
+    pub source: *const c_char,
+}
+
+struct BatchBox {
+    batch: Batch,
+    /// The id of the handle that collected it: batch ids are per collector, so another
+    /// handle's `ack` must not take this batch's id for one of its own.
+    owner: usize,
+    /// Fluent Bit records, encoded on first request.
+    msgpack: Option<Vec<u8>>,
+    /// NDJSON lines, encoded on first request.
+    ndjson: Option<Vec<u8>>,
+    /// Several sources in one collector: tag records with their source in Fluent Bit metadata.
+    tag_source: bool,
+    /// `slack_audit_batch_release_events` freed the page and the encoded buffers: only what
+    /// acknowledging needs is left.
+    released: bool,
+}
+
+fn batches() -> &'static Registry<Mutex<BatchBox>> {
+    static R: OnceLock<Registry<Mutex<BatchBox>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Registers a batch `owner` (a handle's id) collected; the pointer is what C receives.
+pub(crate) fn register_batch(batch: Batch, owner: usize, tag_source: bool) -> *mut SlackAuditBatch {
+    let boxed = BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: false };
+    register(batches(), Mutex::new(boxed)) as *mut SlackAuditBatch
+}
+
+/// The batch's id in its collector and the id of the handle that collected it, for `ack`.
+pub(crate) fn id_and_owner(b: *const SlackAuditBatch) -> Result<(u64, usize), Failure> {
+    let b = live_batch(b)?;
+    let g = lock(&b);
+    Ok((g.batch.id, g.owner))
+}
+
+fn live_batch(b: *const SlackAuditBatch) -> Result<Arc<Mutex<BatchBox>>, Failure> {
+    if b.is_null() {
+        return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "the batch is NULL");
+    }
+    lookup(batches(), b as usize).ok_or_else(|| {
+        Failure(
+            SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE,
+            "the batch is not live (already freed, or never created)".into(),
+        )
+    })
+}
+
+fn source_cstr(s: Source) -> &'static CStr {
+    match s {
+        Source::Audit => c"audit",
+        Source::Access => c"access",
+        Source::Integration => c"integration",
+    }
+}
+
+const RELEASED: &str =
+    "the batch's events were released (slack_audit_batch_release_events); only acknowledging and freeing it remain";
+
+/// The number of events in `batch`; 0 for NULL or a freed batch.
+///
+/// Thread safety: any thread, while the batch is live.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_len(batch: *const SlackAuditBatch) -> usize {
+    ffi_boundary!(value, || live_batch(batch).map(|b| lock(&b).batch.len()).unwrap_or(0))
+}
+
+/// Event `index` (0-based, newest first) of `batch`.
+///
+/// Ownership: the pointers written to `*out` borrow from the batch and are valid until
+/// `slack_audit_batch_free`.
+/// Thread safety: any thread, while the batch is live.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` (NULL, index out of range), `SLACK_AUDIT_INVALID_HANDLE`.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_event(
+    batch: *const SlackAuditBatch,
+    index: usize,
+    out: *mut SlackAuditEvent,
+) -> SlackAuditStatus {
+    ffi_boundary!(status(), || {
+        if out.is_null() {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "out must not be NULL");
+        }
+        let b = live_batch(batch)?;
+        let g = lock(&b);
+        if g.released {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+        }
+        if index >= g.batch.len() {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "index out of range");
+        }
+        let (json, time) = g.batch.event(index);
+        let ev = SlackAuditEvent {
+            json: json.as_ptr(),
+            json_len: json.len(),
+            time,
+            source: source_cstr(g.batch.source).as_ptr(),
+        };
+        // SAFETY: non-NULL and writable by contract; the bytes live in the batch's heap buffer,
+        // which does not move while the batch is registered.
+        unsafe { out.write(ev) };
+        Ok(())
+    })
+}
+
+/// The whole batch encoded as concatenated Fluent Bit records: `[EventTime, {entry}]` with
+/// `date_create` as EventTime (msgpack ext type 0), or `[[EventTime, {"source": …}], {entry}]`
+/// when the collector reads several sources.
+///
+/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free`.
+/// Thread safety: one thread at a time per batch.
+/// Errors: `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen for a page
+/// that parsed), argument and handle errors.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_msgpack(
+    batch: *mut SlackAuditBatch,
+    data: *mut *const u8,
+    len: *mut usize,
+    err: *mut c_char,
+    err_len: usize,
+) -> SlackAuditStatus {
+    ffi_boundary!(status(err, err_len), || encoded(batch, data, len, Format::Msgpack))
+}
+
+/// The whole batch as NDJSON: each Slack entry unchanged on its own line.
+///
+/// Ownership, thread safety and errors as `slack_audit_batch_msgpack`.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_ndjson(
+    batch: *mut SlackAuditBatch,
+    data: *mut *const u8,
+    len: *mut usize,
+    err: *mut c_char,
+    err_len: usize,
+) -> SlackAuditStatus {
+    ffi_boundary!(status(err, err_len), || encoded(batch, data, len, Format::Ndjson))
+}
+
+enum Format {
+    Msgpack,
+    Ndjson,
+}
+
+/// Hands out the batch's encoding in `format`, encoded by [`batch_encode`] on first request and
+/// kept in the batch.
+fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, format: Format) -> FfiResult {
+    if data.is_null() || len.is_null() {
+        return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "data and len must not be NULL");
+    }
+    let b = live_batch(batch)?;
+    let mut g = lock(&b);
+    let bb = &mut *g;
+    if bb.released {
+        return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+    }
+    let slot = match format {
+        Format::Msgpack => &mut bb.msgpack,
+        Format::Ndjson => &mut bb.ndjson,
+    };
+    if slot.is_none() {
+        *slot = Some(match format {
+            Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)
+                .map_err(|m| Failure(SlackAuditStatus::SLACK_AUDIT_PERMANENT, m))?,
+            Format::Ndjson => batch_encode::ndjson(&bb.batch),
+        });
+    }
+    let bytes = slot.as_deref().unwrap_or(&[]);
+    // SAFETY: both non-NULL and writable by contract; the buffer lives in the batch.
+    unsafe {
+        *data = bytes.as_ptr();
+        *len = bytes.len();
+    }
+    Ok(())
+}
+
+/// Frees the batch's events and encoded buffers now, keeping only what `slack_audit_ack` needs:
+/// for a host that has copied the records (Fluent Bit copies them into its ring or a chunk)
+/// and holds the batch only to acknowledge it later. A batch's page is several megabytes, so a
+/// host holding batches for a while otherwise holds their pages too.
+///
+/// Ownership: invalidates every pointer obtained from the batch (events, msgpack, NDJSON); the
+/// batch itself stays live until `slack_audit_batch_free`. Afterwards `slack_audit_batch_len`
+/// still counts its events, `slack_audit_ack` works as before, and `slack_audit_batch_event`,
+/// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` fail with
+/// `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice does nothing.
+/// Thread safety: not concurrently with other calls on the same batch.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
+    ffi_boundary!(status(), || {
+        let b = live_batch(batch)?;
+        let (page, formatted, msgpack, ndjson) = {
+            let mut g = lock(&b);
+            g.released = true;
+            let page = std::mem::replace(&mut g.batch.page, crate::slack::AuditPage::empty());
+            (page, g.batch.formatted.take(), g.msgpack.take(), g.ndjson.take())
+        };
+        // Dropped outside the lock; the page's body goes back to the collector's pool.
+        drop((page, formatted, msgpack, ndjson));
+        Ok(())
+    })
+}
+
+/// Frees a batch. NULL and already-freed batches are ignored.
+///
+/// Ownership: invalidates every pointer obtained from the batch. Does not acknowledge it.
+/// Thread safety: not concurrently with other calls on the same batch.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_free(batch: *mut SlackAuditBatch) {
+    ffi_boundary!(value, || {
+        if !batch.is_null() {
+            unregister(batches(), batch as usize);
+        }
+    })
+}
