@@ -221,7 +221,7 @@ fn every_export_goes_through_the_panic_boundary() {
         .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.contains("slack_audit_") && l.contains('('))
         .filter_map(|l| l.split('(').next()?.split([' ', '*']).next_back())
         .collect();
-    assert!(declared.len() >= 17, "the header parse found only {declared:?}");
+    assert!(declared.len() >= 16, "the header parse found only {declared:?}");
     for name in declared {
         assert!(seen.iter().any(|s| s == name), "{name} is in the header but the scan of src/ did not find it");
     }
