@@ -26,7 +26,8 @@ pub(super) fn accept(state: &mut WebState, page: &Page, ctx: &Ctx) -> Accepted {
     Accepted {
         deliver: Accepted::indices(&verdict.deliver),
         done: verdict.walk_done,
-        caught_up: verdict.walk_done,
+        // A walk resumed from an older run ends behind now: the next one starts at once.
+        caught_up: verdict.walk_done && state.caught_up(ctx.now, ctx.slack()),
         duplicates: verdict.duplicates,
         out_of_window: 0,
         excluded: 0,
