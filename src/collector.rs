@@ -16,7 +16,7 @@ use crate::http::HttpClient;
 use crate::logs::{Level, LogQueue};
 use crate::signal::StopSignal;
 use crate::slack::{ApiError, Page};
-use crate::source::{Accepted, Ctx, Request, SourceKind, StreamState};
+use crate::source::{Accepted, Ctx, Request, SourceKind, SourceState, StreamState};
 use crate::stats::Stats;
 use crate::wallclock::{ServerTime, SystemWallClock, WallClock};
 use std::sync::{Arc, Mutex};
@@ -321,27 +321,21 @@ impl Collector {
             Tier::WebApiLogs => self.web_budget.clone(),
         };
         loop {
-            let req = {
-                let ctx = Ctx { cfg: &self.cfg, now: self.now(), started: self.started() };
-                let stream = &mut self.streams[i];
-                kind.plan(&stream.spec, &mut stream.state.source, &ctx)
-            };
-            let Some(req) = req else {
+            let (spec, state, ctx) = self.source_call(i);
+            let Some(req) = kind.plan(spec, state, &ctx) else {
                 self.streams[i].due = Instant::now() + self.cfg.interval;
                 self.update_lag();
                 return Ok(None);
             };
             match self.fetch(kind, &req, &budget) {
                 Ok(page) => {
+                    let last_date = self.last_date;
+                    let (_, state, ctx) = self.source_call(i);
                     // A window or walk planned by a local clock running ahead ends at Slack's now.
-                    if let Some(date) = self.last_date {
-                        let ctx = Ctx { cfg: &self.cfg, now: self.now(), started: self.started() };
-                        kind.observe_server_time(&mut self.streams[i].state.source, date, &ctx);
+                    if let Some(date) = last_date {
+                        kind.observe_server_time(state, date, &ctx);
                     }
-                    let accepted = {
-                        let ctx = Ctx { cfg: &self.cfg, now: self.now(), started: self.started() };
-                        kind.accept(&mut self.streams[i].state.source, &page, &ctx)
-                    };
+                    let accepted = kind.accept(state, &page, &ctx);
                     return Ok(Some(self.finish_batch(i, page, accepted)));
                 }
                 Err(FetchError::InvalidCursor) => {
@@ -356,6 +350,13 @@ impl Collector {
                 }
             }
         }
+    }
+
+    /// What a call into stream `i`'s source needs: its spec, its state and the context.
+    fn source_call(&mut self, i: usize) -> (&StreamSpec, &mut SourceState, Ctx<'_>) {
+        let (now, started) = (self.now(), self.started());
+        let stream = &mut self.streams[i];
+        (&stream.spec, &mut stream.state.source, Ctx { cfg: &self.cfg, now, started })
     }
 
     /// What every page comes to, whatever its source: the stream's bookkeeping, the batch with
