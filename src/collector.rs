@@ -2,103 +2,27 @@
 //! is transient, and turn a page into a [`Batch`] of entries to deliver plus the state to make
 //! durable once the host acknowledges them.
 //!
+//! The loop is the same for every source: [`crate::source`] holds what differs (plan, request,
+//! parse, classify, accept, describe), one module per source.
+//!
 //! This is synchronous and owns no state file: it runs on the worker thread of
 //! [`crate::runtime`], which hands batches to the host; acknowledgements are written by the host
 //! side, in order.
 
 use crate::budget_store::BudgetStore;
-use crate::config::{Config, ConfigError, Secret, Source, MAX_ACTIONS_PER_REQUEST};
+use crate::config::{Config, ConfigError, Secret, Source};
 use crate::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
 use crate::http::HttpClient;
 use crate::logs::{Level, LogQueue};
-use crate::sequence::{StreamState, WindowPolicy};
 use crate::signal::StopSignal;
-use crate::slack::{
-    access_logs_url, audit_logs_url, classify_failure, classify_web_failure, integration_logs_url, parse_access_page,
-    parse_audit_page, parse_integration_page, ApiError, AuditFilter, AuditPage,
-};
+use crate::slack::{ApiError, Page};
+use crate::source::{Accepted, Ctx, Request, SourceKind, SourceState, StreamState};
 use crate::stats::Stats;
 use crate::wallclock::{ServerTime, SystemWallClock, WallClock};
-use crate::weblogs::{key_of, WebPolicy, WebState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How a stream is read.
-#[derive(Clone, Debug)]
-pub enum StreamKind {
-    Audit(AuditFilter),
-    /// `team.accessLogs`, cursor paging.
-    Access,
-    /// `team.integrationLogs`, page paging.
-    Integration,
-}
-
-/// One stream: a source with one filter set, with its own state file.
-#[derive(Clone, Debug)]
-pub struct StreamSpec {
-    /// The state file's name (without `.json`).
-    pub name: String,
-    /// The source and filters, stored in the state file and checked on load.
-    pub description: String,
-    pub source: Source,
-    pub kind: StreamKind,
-}
-
-/// The streams a config asks for. More than [`MAX_ACTIONS_PER_REQUEST`] `actions` become
-/// several audit streams: the names sorted, cut into groups of at most 30, each group its own
-/// stream and state file (named by a hash of its description, so the split is deterministic).
-pub fn streams_for(cfg: &Config) -> Vec<StreamSpec> {
-    let mut out = Vec::new();
-    for source in &cfg.sources {
-        match source {
-            Source::Audit => {
-                let groups: Vec<Vec<String>> = if cfg.actions.len() > MAX_ACTIONS_PER_REQUEST {
-                    let mut sorted = cfg.actions.clone();
-                    sorted.sort();
-                    sorted.chunks(MAX_ACTIONS_PER_REQUEST).map(<[String]>::to_vec).collect()
-                } else {
-                    vec![cfg.actions.clone()]
-                };
-                for actions in groups {
-                    let filter = AuditFilter { actions, actor: cfg.actor.clone(), entity: cfg.entity.clone() };
-                    let description = filter.describe();
-                    let name = if description == "audit" {
-                        "audit".to_string()
-                    } else {
-                        format!("audit-{:016x}", fnv1a(&description))
-                    };
-                    out.push(StreamSpec { name, description, source: *source, kind: StreamKind::Audit(filter) });
-                }
-            }
-            Source::Access => out.push(StreamSpec {
-                name: "access".into(),
-                description: "access".into(),
-                source: *source,
-                kind: StreamKind::Access,
-            }),
-            Source::Integration => out.push(StreamSpec {
-                name: "integration".into(),
-                description: "integration".into(),
-                source: *source,
-                kind: StreamKind::Integration,
-            }),
-        }
-    }
-    out
-}
-
-/// An audit stream is caught up when its last sequence ended within `slack` seconds of now
-/// *and* covers at least up to when this collector started. The second half matters after a
-/// restart that resumed an older in-flight window: finishing that window alone must not count
-/// as caught up, or a `--once` run would stop short of events that existed when it began.
-fn audit_caught_up(state: &StreamState, now: i64, policy: &WindowPolicy, slack: i64, started: i64) -> bool {
-    state.caught_up(now, policy, slack) && state.checkpoint.is_some_and(|c| c >= started - policy.lag)
-}
-
-/// A stable 64-bit hash for file names (FNV-1a; std's hasher is not stable across releases).
-pub fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
+pub use crate::source::{streams_for, StreamSpec};
 
 /// Entries of one page to hand to the host, and the stream state to commit once it took them.
 #[derive(Debug)]
@@ -107,7 +31,7 @@ pub struct Batch {
     /// Index of the stream in the collector's list.
     pub stream: usize,
     pub source: Source,
-    pub page: AuditPage,
+    pub page: Page,
     /// Indices into `page.entries` of the entries to deliver, in page order (newest first).
     pub deliver: Vec<u32>,
     /// The stream's state after this page; durable only once this batch is acknowledged.
@@ -133,8 +57,8 @@ impl Batch {
     pub fn event(&self, i: usize) -> (&[u8], i64) {
         let e = &self.page.entries[self.deliver[i] as usize];
         match &self.formatted {
-            Some(docs) => (docs.get(i), e.date_create),
-            None => (self.page.entry_bytes(e), e.date_create),
+            Some(docs) => (docs.get(i), e.time),
+            None => (self.page.entry_bytes(e), e.time),
         }
     }
 
@@ -148,7 +72,7 @@ impl Batch {
         );
         for &k in &self.deliver {
             let e = &self.page.entries[k as usize];
-            docs.push(self.source, self.page.id(e), e.date_create, self.page.entry_bytes(e));
+            docs.push(self.source, self.page.id(e), e.time, self.page.entry_bytes(e));
         }
         self.formatted = Some(docs);
     }
@@ -247,6 +171,10 @@ impl Collector {
         let streams = specs
             .into_iter()
             .map(|(spec, mut state)| {
+                // A stream without a state file yet gets its source's fresh state.
+                if state.source.source() != spec.source {
+                    state.source = spec.kind().fresh();
+                }
                 // The no-data clock of a new stream starts at its first poll.
                 state.last_delivery.get_or_insert(unix_now);
                 Stream { spec, state, due: now, stall_warned: false }
@@ -315,12 +243,9 @@ impl Collector {
         }
     }
 
-    fn policy(&self) -> WindowPolicy {
-        WindowPolicy { since: self.cfg.since, lag: self.cfg.lag, overlap: self.cfg.overlap }
-    }
-
-    fn web_policy(&self) -> WebPolicy {
-        WebPolicy { since: self.cfg.since, margin: self.cfg.overlap }
+    /// What a source is told when asked something.
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx { cfg: &self.cfg, now: self.now(), started: self.started() }
     }
 
     /// When the earliest stream is due again (for the worker's idle wait).
@@ -330,15 +255,8 @@ impl Collector {
 
     /// True when every stream has finished a sequence within one interval of now.
     pub fn all_caught_up(&self) -> bool {
-        let now = self.now();
-        let slack = self.cfg.interval.as_secs() as i64;
-        let policy = self.policy();
-        let started = self.started();
-        self.streams.iter().all(|s| match (&s.spec.kind, &s.state.web) {
-            (StreamKind::Audit(_), _) => audit_caught_up(&s.state, now, &policy, slack, started),
-            (_, Some(w)) => w.caught_up(now, slack),
-            (_, None) => false,
-        })
+        let ctx = self.ctx();
+        self.streams.iter().all(|s| s.spec.kind().caught_up(&s.state.source, &ctx))
     }
 
     /// Fetches the next page of the next due stream. `Ok(None)`: nothing is due now.
@@ -394,147 +312,63 @@ impl Collector {
     }
 
     /// One page of stream `i`, or `None` when it is caught up (then it is due after `interval`).
+    /// The same loop for every source: plan, request, parse or classify, accept.
     fn poll_stream(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
         self.polling = i;
-        match self.streams[i].spec.kind {
-            StreamKind::Audit(_) => self.poll_audit(i),
-            StreamKind::Access | StreamKind::Integration => self.poll_web(i),
-        }
-    }
-
-    fn poll_audit(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
-        let policy = self.policy();
-        loop {
-            let now = self.now();
-            let Some(req) = self.streams[i].state.plan(now, &policy) else {
-                self.streams[i].due = Instant::now() + self.cfg.interval;
-                self.update_lag();
-                return Ok(None);
-            };
-            let StreamKind::Audit(filter) = &self.streams[i].spec.kind else {
-                unreachable!("poll_audit is called for audit streams only");
-            };
-            let limit = self.streams[i].state.page_limit(self.cfg.limit);
-            let url = audit_logs_url(&self.cfg.api_url, filter, limit, &req);
-            let budget = self.audit_budget.clone();
-            match self.fetch(&url, &budget, req.cursor.is_some(), &parse_audit_page, classify_failure) {
-                Ok(page) => {
-                    // A window planned by a local clock running ahead ends at Slack's now.
-                    if let Some(date) = self.last_date {
-                        self.streams[i].state.cap_latest(date - policy.lag);
-                    }
-                    return Ok(Some(self.accept_page(i, page)));
-                }
-                Err(FetchError::InvalidCursor) => {
-                    self.logs.push(
-                        Level::Warn,
-                        format!(
-                            "stream {}: cursor expired (invalid_cursor); resuming the sequence from its saved bounds",
-                            self.streams[i].spec.name
-                        ),
-                    );
-                    self.streams[i].state.on_invalid_cursor();
-                    self.with_stats(|s| s.invalid_cursors += 1);
-                }
-                Err(FetchError::Fatal(e)) => {
-                    let msg = e.to_string();
-                    self.with_stats(|s| s.last_error = Some(msg));
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// One page of an access or integration stream, or `None` when its walk finished in this
-    /// second (then it is due after `interval`).
-    fn poll_web(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
-        loop {
-            let now = self.now();
-            let Some(req) = self.streams[i].state.web.get_or_insert_with(WebState::default).plan(now) else {
-                self.streams[i].due = Instant::now() + self.cfg.interval;
-                self.update_lag();
-                return Ok(None);
-            };
-            let base = &self.cfg.web_api_url;
-            let budget = self.web_budget.clone();
-            let result = match self.streams[i].spec.kind {
-                StreamKind::Access => {
-                    let url = access_logs_url(base, self.cfg.limit, &req);
-                    self.fetch(&url, &budget, req.cursor.is_some(), &parse_access_page, classify_web_failure)
-                }
-                _ => {
-                    let url = integration_logs_url(base, self.cfg.limit, &req);
-                    let page = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(1);
-                    let parse = move |body| parse_integration_page(body, page);
-                    self.fetch(&url, &budget, false, &parse, classify_web_failure)
-                }
-            };
-            match result {
-                Ok(page) => {
-                    if let (Some(date), Some(w)) = (self.last_date, self.streams[i].state.web.as_mut()) {
-                        w.cap_before(date);
-                    }
-                    return Ok(Some(self.accept_web_page(i, page)));
-                }
-                Err(FetchError::InvalidCursor) => {
-                    self.logs.push(
-                        Level::Warn,
-                        format!(
-                            "stream {}: cursor expired (invalid_cursor); walking again from the newest row (rows delivered already are dropped)",
-                            self.streams[i].spec.name
-                        ),
-                    );
-                    if let Some(w) = self.streams[i].state.web.as_mut() {
-                        w.on_invalid_cursor();
-                    }
-                    self.with_stats(|s| s.invalid_cursors += 1);
-                }
-                Err(FetchError::Fatal(e)) => {
-                    let msg = e.to_string();
-                    self.with_stats(|s| s.last_error = Some(msg));
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    fn accept_web_page(&mut self, i: usize, page: AuditPage) -> Batch {
-        let policy = self.web_policy();
-        let stream = &mut self.streams[i];
-        let web = stream.state.web.get_or_insert_with(WebState::default);
-        let verdict =
-            web.on_page(page.entries.iter().map(|e| (key_of(page.id(e)), e.date_create)), &page.next_cursor, &policy);
-        if verdict.page_limit_hit {
-            self.logs.push(
-                Level::Warn,
-                format!(
-                    "stream {}: stopped reading after {} pages (Slack's limit); older rows of this poll were skipped. Raise `limit` (up to 1000 rows per page for these methods) or shorten `interval`",
-                    stream.spec.name,
-                    crate::weblogs::MAX_WALK_PAGES
-                ),
-            );
-        }
-        let deliver: Vec<u32> =
-            verdict.deliver.iter().enumerate().filter(|(_, d)| **d).map(|(k, _)| k as u32).collect();
-        let outcome = PageOutcome {
-            deliver,
-            sequence_done: verdict.walk_done,
-            caught_up: verdict.walk_done,
-            duplicates: verdict.duplicates,
-            out_of_window: 0,
-            excluded: 0,
+        let kind = self.streams[i].spec.kind();
+        let budget = match kind.tier() {
+            Tier::AuditLogs => self.audit_budget.clone(),
+            Tier::WebApiLogs => self.web_budget.clone(),
         };
-        self.finish_batch(i, page, outcome)
+        loop {
+            let (spec, state, ctx) = self.source_call(i);
+            let Some(req) = kind.plan(spec, state, &ctx) else {
+                self.streams[i].due = Instant::now() + self.cfg.interval;
+                self.update_lag();
+                return Ok(None);
+            };
+            match self.fetch(kind, &req, &budget) {
+                Ok(page) => {
+                    let last_date = self.last_date;
+                    let (_, state, ctx) = self.source_call(i);
+                    // A window or walk planned by a local clock running ahead ends at Slack's now.
+                    if let Some(date) = last_date {
+                        kind.observe_server_time(state, date, &ctx);
+                    }
+                    let accepted = kind.accept(state, &page, &ctx);
+                    return Ok(Some(self.finish_batch(i, page, accepted)));
+                }
+                Err(FetchError::InvalidCursor) => {
+                    let what = kind.on_invalid_cursor(&mut self.streams[i].state.source);
+                    self.logs.push(Level::Warn, format!("stream {}: {what}", self.streams[i].spec.name));
+                    self.with_stats(|s| s.invalid_cursors += 1);
+                }
+                Err(FetchError::Fatal(e)) => {
+                    let msg = e.to_string();
+                    self.with_stats(|s| s.last_error = Some(msg));
+                    return Err(e);
+                }
+            }
+        }
     }
 
-    /// Shared tail of both page kinds: bookkeeping, the snapshot, the stats.
-    fn finish_batch(&mut self, i: usize, page: AuditPage, o: PageOutcome) -> Batch {
-        let PageOutcome { deliver, sequence_done, caught_up, duplicates, out_of_window, excluded } = o;
+    /// What a call into stream `i`'s source needs: its spec, its state and the context.
+    fn source_call(&mut self, i: usize) -> (&StreamSpec, &mut SourceState, Ctx<'_>) {
+        let (now, started) = (self.now(), self.started());
+        let stream = &mut self.streams[i];
+        (&stream.spec, &mut stream.state.source, Ctx { cfg: &self.cfg, now, started })
+    }
+
+    /// What every page comes to, whatever its source: the stream's bookkeeping, the batch with
+    /// the state to commit once it is acknowledged, the stats.
+    fn finish_batch(&mut self, i: usize, page: Page, o: Accepted) -> Batch {
+        let Accepted { deliver, done, caught_up, duplicates, out_of_window, excluded, warning } = o;
         let now = self.now();
         let stream = &mut self.streams[i];
-        if stream.state.web.is_some() {
-            stream.state.delivered_total += deliver.len() as u64;
+        if let Some(w) = warning {
+            self.logs.push(Level::Warn, format!("stream {}: {w}", stream.spec.name));
         }
+        stream.state.delivered_total += deliver.len() as u64;
         if !deliver.is_empty() {
             stream.state.last_delivery = Some(now);
         }
@@ -566,46 +400,12 @@ impl Collector {
             s.last_error = None;
             s.lag_seconds = lag;
             s.window_progress = progress;
-            if sequence_done {
+            if done {
                 s.sequences += 1;
             }
         });
         self.check_stalls(now);
         batch
-    }
-
-    fn accept_page(&mut self, i: usize, page: AuditPage) -> Batch {
-        let policy = self.policy();
-        let (now, started) = (self.now(), self.started());
-        let stream = &mut self.streams[i];
-        let verdict =
-            stream.state.on_page(page.entries.iter().map(|e| (page.id(e), e.date_create)), &page.next_cursor, &policy);
-        let exclude = &self.cfg.exclude_actions;
-        let mut excluded = 0u64;
-        let deliver: Vec<u32> = verdict
-            .deliver
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| **d)
-            .filter(|(k, _)| {
-                let drop = !exclude.is_empty()
-                    && page.action(&page.entries[*k]).is_some_and(|a| exclude.iter().any(|x| x == a));
-                excluded += drop as u64;
-                !drop
-            })
-            .map(|(k, _)| k as u32)
-            .collect();
-        let caught_up = verdict.sequence_done
-            && audit_caught_up(&stream.state, now, &policy, self.cfg.interval.as_secs() as i64, started);
-        let outcome = PageOutcome {
-            deliver,
-            sequence_done: verdict.sequence_done,
-            caught_up,
-            duplicates: verdict.duplicates,
-            out_of_window: verdict.out_of_window,
-            excluded,
-        };
-        self.finish_batch(i, page, outcome)
     }
 
     fn update_lag(&self) {
@@ -621,15 +421,8 @@ impl Collector {
 
     /// Waits for `budget` (the org-wide budget of the API tier), then sends; repeats transient
     /// failures with backoff and honours 429 Retry-After, counting every attempt against the
-    /// budget. `parse` reads a 200 answer, `classify` any other.
-    fn fetch(
-        &mut self,
-        url: &str,
-        budget: &TierBudget,
-        has_cursor: bool,
-        parse: &dyn Fn(Vec<u8>) -> Result<AuditPage, ApiError>,
-        classify: fn(u16, Option<Duration>, &[u8]) -> ApiError,
-    ) -> Result<AuditPage, FetchError> {
+    /// budget. The source parses a 200 answer and classifies any other.
+    fn fetch(&mut self, kind: &dyn SourceKind, req: &Request, budget: &TierBudget) -> Result<Page, FetchError> {
         let mut failures = 0u32;
         loop {
             self.wait_for_slot(budget)?;
@@ -638,19 +431,19 @@ impl Collector {
                 s.calls += 1;
                 s.stream(stream).calls += 1;
             });
-            let response = self.http.get(url, Some(&self.token));
+            let response = self.http.get(&req.url, Some(&self.token));
             self.observe_date(response.as_ref().ok().and_then(|r| r.date));
             let outcome = match response {
-                Ok(resp) if resp.status == 200 => parse(resp.body).map(|mut page| {
+                Ok(resp) if resp.status == 200 => kind.parse(resp.body, req).map(|mut page| {
                     page.recycle = Some(self.http.pool().clone());
                     page
                 }),
-                Ok(resp) => Err(classify(resp.status, resp.retry_after, &resp.body)),
+                Ok(resp) => Err(kind.classify(resp.status, resp.retry_after, &resp.body)),
                 Err(transport) => Err(ApiError::Transient(transport)),
             };
             match outcome {
                 Ok(page) => return Ok(page),
-                Err(ApiError::InvalidCursor) if has_cursor => return Err(FetchError::InvalidCursor),
+                Err(ApiError::InvalidCursor) if req.expiring_cursor => return Err(FetchError::InvalidCursor),
                 Err(ApiError::InvalidCursor) => {
                     return Err(FetchError::Fatal(CollectError::Permanent(
                         "Slack answered invalid_cursor to a request without a cursor; this is a Slack-side problem, try again later".into(),
@@ -764,62 +557,7 @@ impl TierBudget {
     }
 }
 
-/// What one page amounts to, for [`Collector::finish_batch`].
-struct PageOutcome {
-    /// Indices of the entries to deliver.
-    deliver: Vec<u32>,
-    /// The page ended a sequence (audit) or a walk (access, integration).
-    sequence_done: bool,
-    /// The stream is within one interval of now: poll it again after `interval`.
-    caught_up: bool,
-    duplicates: u64,
-    out_of_window: u64,
-    excluded: u64,
-}
-
 enum FetchError {
     InvalidCursor,
     Fatal(CollectError),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(pairs: &[(&str, &str)]) -> Config {
-        Config::from_pairs_at(pairs.iter().copied(), 1_700_000_000).unwrap()
-    }
-
-    fn names(specs: &[StreamSpec]) -> Vec<String> {
-        specs.iter().map(|s| s.name.clone()).collect()
-    }
-
-    #[test]
-    fn more_than_30_actions_split_into_streams_named_by_their_set() {
-        let actions: Vec<String> = (0..61).map(|i| format!("action_{i:02}")).collect();
-        let specs = streams_for(&cfg(&[("actions", &actions.join(","))]));
-        assert_eq!(specs.len(), 3);
-        for s in &specs {
-            let StreamKind::Audit(f) = &s.kind else { panic!() };
-            assert!(f.actions.len() <= MAX_ACTIONS_PER_REQUEST);
-            assert!(s.name.starts_with("audit-"), "{}", s.name);
-        }
-        let mut reversed = actions.clone();
-        reversed.reverse();
-        assert_eq!(names(&streams_for(&cfg(&[("actions", &reversed.join(","))]))), names(&specs));
-        // up to 30 names stay one stream, named as before this split existed
-        let one = streams_for(&cfg(&[("actions", "user_login,file_downloaded")]));
-        assert_eq!(one.len(), 1);
-        assert_eq!(one[0].description, "audit action=user_login,file_downloaded");
-    }
-
-    #[test]
-    fn every_source_is_its_own_stream() {
-        let specs = streams_for(&cfg(&[("sources", "integration,audit,access")]));
-        assert_eq!(names(&specs), vec!["integration", "audit", "access"]);
-        assert_eq!(
-            specs.iter().map(|s| s.source).collect::<Vec<_>>(),
-            vec![Source::Integration, Source::Audit, Source::Access]
-        );
-    }
 }

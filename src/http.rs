@@ -2,8 +2,8 @@
 //! (retrying belongs to the governor), HTTP statuses returned rather than raised so that a
 //! 429's Retry-After and a 4xx's JSON body stay readable.
 
+use crate::bodypool::BodyPool;
 use crate::config::Secret;
-use crate::slack::parse_retry_after;
 use crate::wallclock::parse_http_date;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,55 +12,6 @@ use std::time::Duration;
 
 /// Large enough for a 9,999-entry page with big `details` objects.
 const MAX_BODY: u64 = 512 * 1024 * 1024;
-
-/// Page bodies given back when their page is dropped ([`crate::slack::AuditPage`]), reused by
-/// the next reads. A backfill then reads every page into one of a few buffers allocated once,
-/// instead of allocating and freeing a multi-megabyte buffer per page, which fragments the
-/// allocator's heap (peak RSS then grows with the backfill) and faults fresh pages in each time.
-#[derive(Default)]
-pub struct BodyPool {
-    free: Mutex<Vec<Vec<u8>>>,
-}
-
-/// About the pages alive at once: one being read, one in the mailbox, one with the host.
-const POOL_MAX: usize = 4;
-
-impl BodyPool {
-    /// An empty buffer with room for `want` bytes. A pooled buffer far larger than needed (the
-    /// backfill is over, pages are small now) is freed rather than kept.
-    fn take(&self, want: usize) -> Vec<u8> {
-        let pooled = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match pooled {
-            Some(mut v) if v.capacity() >= want && v.capacity() <= want.saturating_mul(4) => {
-                v.clear();
-                v
-            }
-            // Too small (or far too large): freed before the new one is allocated. Growing it
-            // instead would make realloc copy it, with both alive at once; and the slack lets
-            // the next, slightly larger pages fit.
-            other => {
-                drop(other);
-                Vec::with_capacity(want.saturating_add(want / 8))
-            }
-        }
-    }
-
-    /// Takes back a body that is no longer used.
-    pub fn give(&self, v: Vec<u8>) {
-        if v.capacity() >= 64 * 1024 {
-            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-            if free.len() < POOL_MAX {
-                free.push(v);
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for BodyPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BodyPool")
-    }
-}
 
 pub struct HttpResponse {
     pub status: u16,
@@ -179,4 +130,9 @@ fn describe(e: ureq::Error) -> String {
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         other => format!("HTTP error: {other}"),
     }
+}
+
+/// Parses a `Retry-After` header: seconds (Slack's form); anything else is ignored.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(3600)))
 }

@@ -2,8 +2,12 @@
 //!
 //! One file per concern:
 //! - [`config`]: the option table shared by every front end;
-//! - [`slack`]: wire types, query building, error classification;
+//! - [`source`]: one module per source (audit, access, integration) and the table of them:
+//!   the per-source plan, request, parse, classify, accept and describe of the poll loop;
+//! - [`slack`]: wire types, query building, error classification, one module per endpoint;
 //! - [`http`]: the transport (ureq, no hidden retries);
+//! - [`bodypool`]: page bodies reused between reads;
+//! - [`fnv`]: the stable hash of file names and row ids;
 //! - [`inflate`]: gzip bodies inflated whole (libdeflate);
 //! - [`jsonscan`]: the one-pass JSON and UTF-8 check of a page that finds its entries;
 //! - [`sequence`]: the pure pagination and checkpoint state machine;
@@ -20,6 +24,7 @@
 //! - [`ffi`]: the C ABI, one file per C type, every export behind one panic boundary;
 
 pub mod batch_encode;
+pub mod bodypool;
 pub mod budget_store;
 pub mod collector;
 pub mod config;
@@ -27,6 +32,7 @@ pub mod dedupe;
 pub mod ecs;
 pub mod encode;
 pub mod ffi;
+pub mod fnv;
 pub mod governor;
 pub mod http;
 pub mod inflate;
@@ -37,6 +43,7 @@ pub mod runtime;
 pub mod sequence;
 pub mod signal;
 pub mod slack;
+pub mod source;
 pub mod state;
 pub mod stats;
 pub mod wallclock;

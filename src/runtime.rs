@@ -9,8 +9,8 @@
 use crate::collector::{streams_for, Batch, CollectError, Collector};
 use crate::config::{Config, ConfigError};
 use crate::logs::{Level, LogQueue};
-use crate::sequence::StreamState;
 use crate::signal::StopSignal;
+use crate::source::StreamState;
 use crate::state::{open_stream_waiting, StateError, StreamStore};
 use crate::stats::Stats;
 use std::collections::VecDeque;
@@ -201,7 +201,7 @@ fn note_streams_left_behind(
         .filter(|f| !specs.iter().any(|(s, _)| s.name == f.name))
         .map(|f| {
             let at = match f.state {
-                Ok(s) => match s.checkpoint.or(s.web.and_then(|w| w.floor)) {
+                Ok(s) => match s.checkpoint() {
                     Some(c) => format!("checkpoint {c}"),
                     None => "no checkpoint yet".to_string(),
                 },
@@ -275,7 +275,7 @@ impl Collection {
                     .map_err(StartError::State)?;
             logs.push(
                 Level::Info,
-                match state.checkpoint.or(state.web.as_ref().and_then(|w| w.walked_at)) {
+                match state.source.view().resumes_from() {
                     Some(c) => {
                         format!("stream {}: resuming from checkpoint {c} ({})", spec.name, store.path().display())
                     }

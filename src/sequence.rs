@@ -1,7 +1,8 @@
 //! The pagination and checkpoint state machine of one stream: pure, no I/O, no clock.
 //!
 //! A *sequence* walks one window `[oldest, latest]` newest first, one page at a time, resending
-//! the whole query with every cursor. [`StreamState`] is exactly what the state file holds:
+//! the whole query with every cursor. [`AuditState`] is what the state file of an audit stream
+//! holds (inside [`crate::source::StreamState`]):
 //!
 //! * `checkpoint`: every entry dated at or before it was delivered and acknowledged;
 //! * `seen`: ids delivered at or after `checkpoint - overlap`, dropped when re-read;
@@ -13,7 +14,6 @@
 //! host acknowledges that page.
 
 use crate::dedupe::SeenSet;
-use crate::weblogs::WebState;
 use serde::{Deserialize, Serialize};
 
 /// The window policy of a stream, from the config.
@@ -28,20 +28,10 @@ pub struct WindowPolicy {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamState {
+pub struct AuditState {
     pub checkpoint: Option<i64>,
     pub seen: SeenSet,
     pub inflight: Option<InFlight>,
-    /// Entries delivered by this stream since its state was created.
-    pub delivered_total: u64,
-    /// Access and integration streams: their walk and change-detection state (absent for audit
-    /// streams, and in files written before these sources existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub web: Option<WebState>,
-    /// Unix seconds of the last page that delivered an entry (or of the stream's first poll):
-    /// the no-data alarm (`stall_warning_after`) counts from here, across restarts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_delivery: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +90,7 @@ pub struct PageVerdict {
     pub sequence_done: bool,
 }
 
-impl StreamState {
+impl AuditState {
     /// The request to send next, starting a new sequence if none is in flight and `now - lag`
     /// is past the checkpoint. `None` means caught up.
     pub fn plan(&mut self, now: i64, policy: &WindowPolicy) -> Option<PageRequest> {
@@ -190,7 +180,6 @@ impl StreamState {
             };
             v.deliver.push(ok);
         }
-        self.delivered_total += v.deliver.iter().filter(|d| **d).count() as u64;
         if next_cursor.is_empty() {
             self.finish(policy);
             v.sequence_done = true;
@@ -205,7 +194,7 @@ impl StreamState {
     ///
     /// A restart re-reads that second from its top. When a chain expired again before getting
     /// past the ids already known there, the next chain asks for bigger pages (see
-    /// [`StreamState::page_limit`]), so a second holding more pages than a cursor lives is still
+    /// [`AuditState::page_limit`]), so a second holding more pages than a cursor lives is still
     /// crossed.
     pub fn on_invalid_cursor(&mut self) {
         if let Some(f) = self.inflight.as_mut() {
@@ -237,9 +226,6 @@ impl StreamState {
 
     /// Seconds of history not yet covered: how far the stream is behind `now`.
     pub fn lag_behind(&self, now: i64) -> Option<i64> {
-        if let Some(w) = &self.web {
-            return w.walked_at.map(|c| now - c);
-        }
         // Newest first: until a sequence ends, only its old checkpoint is certain.
         self.checkpoint.or(self.inflight.as_ref().map(|f| f.oldest)).map(|c| now - c)
     }
@@ -307,7 +293,7 @@ mod tests {
 
     /// Drives one stream to the end of its sequence, returning the delivered ids.
     fn drain(
-        state: &mut StreamState,
+        state: &mut AuditState,
         api: &FakeApi,
         now: i64,
         policy: &WindowPolicy,
@@ -351,7 +337,7 @@ mod tests {
     #[test]
     fn first_sequence_reads_since_to_now_minus_lag_and_moves_the_checkpoint() {
         let api = FakeApi { entries: entries(&[(100, 3), (150, 2), (200, 4), (250, 9)]), limit: 2 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let policy = WindowPolicy { since: 100, lag: 51, overlap: 0 };
         let got = drain(&mut s, &api, 300, &policy, None);
         assert_exactly(&got, &api.entries[..9]);
@@ -363,7 +349,7 @@ mod tests {
     #[test]
     fn the_inclusive_boundary_second_is_re_read_without_repeats_or_losses() {
         let mut api = FakeApi { entries: entries(&[(100, 5), (200, 5)]), limit: 3 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let first = drain(&mut s, &api, 200, &POLICY, None);
         assert_eq!(first.len(), 10);
         // more events land in the checkpoint second itself and after it
@@ -378,7 +364,7 @@ mod tests {
     #[test]
     fn one_second_holding_many_pages_is_fully_delivered() {
         let api = FakeApi { entries: entries(&[(150, 1), (200, 2500), (201, 1)]), limit: 97 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let got = drain(&mut s, &api, 300, &POLICY, None);
         assert_exactly(&got, &api.entries);
     }
@@ -389,7 +375,7 @@ mod tests {
         // second (41) is smaller than the k - 1 pages of 13 a chain reads.
         let api = FakeApi { entries: entries(&[(120, 30), (150, 40), (170, 7), (200, 41)]), limit: 13 };
         for k in [5, 6, 8] {
-            let mut s = StreamState::default();
+            let mut s = AuditState::default();
             let got = drain(&mut s, &api, 300, &POLICY, Some(k));
             assert_exactly(&got, &api.entries);
             assert!(s.inflight.is_none(), "k={k}");
@@ -402,7 +388,7 @@ mod tests {
         // only duplicates, and every third request finds its cursor expired.
         let policy = WindowPolicy { since: 100, lag: 0, overlap: 1000 };
         let mut api = FakeApi { entries: entries(&[(110, 7), (130, 9), (140, 3), (150, 12), (160, 8)]), limit: 5 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let mut all = drain(&mut s, &api, 160, &policy, None);
         assert_exactly(&all, &api.entries);
         let again = drain(&mut s, &api, 170, &policy, Some(3));
@@ -420,13 +406,13 @@ mod tests {
         // 300 entries in one second, pages of 10, a cursor dies on the 4th request of a chain:
         // a chain reads 30 entries, so only bigger pages get past the ones already read.
         let api = FakeApi { entries: entries(&[(150, 20), (200, 300), (250, 5)]), limit: 10 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let got = drain(&mut s, &api, 300, &POLICY, Some(4));
         assert_exactly(&got, &api.entries);
         assert!(s.inflight.is_none());
         // the page size only grows for a sequence that is stuck, and never past Slack's 9,999
         assert_eq!(s.page_limit(10), 10);
-        let mut f = StreamState::default();
+        let mut f = AuditState::default();
         f.plan(300, &POLICY).unwrap();
         f.inflight.as_mut().unwrap().stuck = 40;
         assert_eq!(f.page_limit(10), 9999);
@@ -438,9 +424,9 @@ mod tests {
         let api = FakeApi { entries: entries(&[(110, 20), (130, 45), (160, 3), (190, 60)]), limit: 10 };
         // crash after each possible page: resume from the snapshot taken after page `crash_at`
         for crash_at in 0..14 {
-            let mut s = StreamState::default();
+            let mut s = AuditState::default();
             let mut delivered = Vec::new();
-            let mut snapshot = s.clone();
+            let mut snapshot = (s.clone(), 0);
             let mut page_no = 0;
             while let Some(req) = s.plan(300, &POLICY) {
                 let (page, next) = api.page(&req);
@@ -448,16 +434,16 @@ mod tests {
                 delivered.extend(page.iter().zip(&v.deliver).filter(|(_, d)| **d).map(|((i, _), _)| i.clone()));
                 page_no += 1;
                 if page_no <= crash_at {
-                    snapshot = s.clone(); // acknowledged
+                    snapshot = (s.clone(), delivered.len()); // acknowledged
                 }
                 if v.sequence_done {
                     break;
                 }
             }
             // everything after the snapshot was delivered but never acknowledged: re-delivered
-            let acked = delivered.len().min(snapshot.delivered_total as usize);
+            let acked = delivered.len().min(snapshot.1);
             let mut union: Vec<String> = delivered[..acked].to_vec();
-            let mut resumed = snapshot;
+            let mut resumed = snapshot.0;
             union.extend(drain(&mut resumed, &api, 300, &POLICY, None));
             assert_exactly(&union, &api.entries);
         }
@@ -467,7 +453,7 @@ mod tests {
     fn overlap_catches_late_events_and_drops_re_read_ids() {
         let policy = WindowPolicy { since: 100, lag: 0, overlap: 60 };
         let mut api = FakeApi { entries: entries(&[(150, 5), (190, 5), (200, 5)]), limit: 4 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let mut all = drain(&mut s, &api, 200, &policy, None);
         // an event dated 170 becomes visible only now (30 s late), plus new ones
         api.entries.push(("late-170".into(), 170));
@@ -480,7 +466,7 @@ mod tests {
 
     #[test]
     fn entries_outside_the_window_are_dropped_and_counted() {
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let policy = WindowPolicy { since: 100, lag: 0, overlap: 0 };
         s.plan(200, &policy).unwrap();
         let v = s.on_page([("a", 150), ("b", 99), ("c", 201)], "", &policy);
@@ -489,26 +475,16 @@ mod tests {
     }
 
     #[test]
-    fn schema_1_files_without_the_new_fields_still_load() {
-        let old = r#"{"checkpoint":5,"seen":[["a",5]],"inflight":null,"delivered_total":3}"#;
-        let s: StreamState = serde_json::from_str(old).unwrap();
-        assert_eq!((s.checkpoint, s.delivered_total, s.web.clone(), s.last_delivery), (Some(5), 3, None, None));
-        // and an audit state is written without them
-        let text = serde_json::to_string(&s).unwrap();
-        assert!(!text.contains("web") && !text.contains("last_delivery"), "{text}");
-    }
-
-    #[test]
     fn the_overlap_re_read_never_reaches_before_since() {
         let policy = WindowPolicy { since: 1000, lag: 0, overlap: 600 };
         let api = FakeApi { entries: entries(&[(500, 3), (990, 2), (1000, 2), (1200, 4)]), limit: 3 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         let mut got = drain(&mut s, &api, 1100, &policy, None);
         assert_eq!(s.checkpoint, Some(1100));
         got.extend(drain(&mut s, &api, 1300, &policy, None));
         assert_exactly(&got, &api.entries[5..]);
         // a `since` moved later than a saved checkpoint bounds the window too
-        let mut s = StreamState { checkpoint: Some(1100), ..Default::default() };
+        let mut s = AuditState { checkpoint: Some(1100), ..Default::default() };
         let r = s.plan(1300, &WindowPolicy { since: 1250, lag: 0, overlap: 600 }).unwrap();
         assert_eq!((r.oldest, r.latest), (1250, 1300));
     }
@@ -518,7 +494,7 @@ mod tests {
         // the local clock reads 5000 while Slack's says 1000: the first answer caps the window
         let policy = WindowPolicy { since: 100, lag: 5, overlap: 50 };
         let mut api = FakeApi { entries: entries(&[(900, 3), (994, 2), (995, 4)]), limit: 2 };
-        let mut s = StreamState::default();
+        let mut s = AuditState::default();
         assert_eq!(s.plan(5000, &policy).unwrap().latest, 4995);
         s.cap_latest(1000 - policy.lag);
         let mut all = drain(&mut s, &api, 5000, &policy, None);
@@ -531,7 +507,7 @@ mod tests {
 
     #[test]
     fn caught_up_streams_plan_nothing() {
-        let mut s = StreamState { checkpoint: Some(500), ..Default::default() };
+        let mut s = AuditState { checkpoint: Some(500), ..Default::default() };
         assert_eq!(s.plan(500, &POLICY), None);
         let r = s.plan(510, &WindowPolicy { since: 0, lag: 5, overlap: 3 }).unwrap();
         assert_eq!((r.oldest, r.latest, r.cursor), (497, 505, None));

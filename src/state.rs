@@ -5,7 +5,7 @@
 //! exclusive `flock` on its `.lock` file. A file that cannot be read is an error, never a
 //! silent restart from scratch: that would re-deliver the whole history.
 
-use crate::sequence::StreamState;
+use crate::source::StreamState;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -15,8 +15,13 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The schema this build writes and reads. Bump it only with a migration of older files.
-pub const SCHEMA: u32 = 1;
+/// The schema this build writes. It reads this one and every older one (migrated on load, and
+/// written in this schema at the next save). Bump it only with a migration of older files.
+///
+/// 1: one audit-shaped state with an optional `web` part for access and integration streams.
+/// 2: the common fields plus one object named by the source (`audit`, `access`, `integration`):
+///    [`crate::source::StreamState`].
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug)]
 pub struct StateError(pub String);
@@ -31,13 +36,13 @@ impl std::error::Error for StateError {}
 
 /// What the file holds: the schema, which stream it belongs to, and the state.
 #[derive(Serialize, Deserialize)]
-struct StateFile {
+struct StateFile<S> {
     schema: u32,
     /// The stream's source and filters, checked on load so two configs never share a file.
     stream: String,
     /// Unix seconds of this write, for humans reading the file.
     updated: i64,
-    state: StreamState,
+    state: S,
 }
 
 /// Just enough of a file to read its schema before trusting the rest.
@@ -172,7 +177,7 @@ pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<
         .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
     if probe.schema > SCHEMA {
         return Err(StateError(format!(
-            "state file {} has schema {} but this slack-audit reads schema {SCHEMA}: it was written by a newer version; upgrade slack-audit (the file was left untouched)",
+            "state file {} has schema {} but this slack-audit reads schemas up to {SCHEMA}: it was written by a newer version; upgrade slack-audit (the file was left untouched)",
             path.display(),
             probe.schema
         )));
@@ -180,16 +185,62 @@ pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<
     if probe.schema == 0 {
         return Err(StateError(format!("state file {} has an invalid schema 0; {aside}", path.display())));
     }
-    let file: StateFile = serde_json::from_slice(bytes)
-        .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
-    if file.stream != description {
+    let corrupt = |e: serde_json::Error| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display()));
+    let (stream, state) = if probe.schema == 1 {
+        let file: StateFile<schema1::State> = serde_json::from_slice(bytes).map_err(corrupt)?;
+        let state = file.state.migrate(&file.stream);
+        (file.stream, state)
+    } else {
+        let file: StateFile<StreamState> = serde_json::from_slice(bytes).map_err(corrupt)?;
+        (file.stream, file.state)
+    };
+    if stream != description {
         return Err(StateError(format!(
-            "state file {} belongs to stream `{}`, not `{description}`; use another state_dir for this configuration",
+            "state file {} belongs to stream `{stream}`, not `{description}`; use another state_dir for this configuration",
             path.display(),
-            file.stream
         )));
     }
-    Ok(file.state)
+    Ok(state)
+}
+
+/// Files written before schema 2 (slack-audit up to e21944b): read and turned into today's
+/// state, so existing checkpoints, boundary ids and walks in flight are kept.
+mod schema1 {
+    use crate::dedupe::SeenSet;
+    use crate::sequence::{AuditState, InFlight};
+    use crate::source::{SourceState, StreamState};
+    use crate::weblogs::WebState;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct State {
+        checkpoint: Option<i64>,
+        seen: SeenSet,
+        inflight: Option<InFlight>,
+        delivered_total: u64,
+        /// Access and integration streams only.
+        #[serde(default)]
+        web: Option<WebState>,
+        #[serde(default)]
+        last_delivery: Option<i64>,
+    }
+
+    impl State {
+        /// Today's state of stream `stream` (the file's description: `access` and
+        /// `integration` are those sources, any other an audit stream).
+        pub(super) fn migrate(self, stream: &str) -> StreamState {
+            let source = match stream {
+                "access" => SourceState::Access(self.web.unwrap_or_default()),
+                "integration" => SourceState::Integration(self.web.unwrap_or_default()),
+                _ => SourceState::Audit(AuditState {
+                    checkpoint: self.checkpoint,
+                    seen: self.seen,
+                    inflight: self.inflight,
+                }),
+            };
+            StreamState { delivered_total: self.delivered_total, last_delivery: self.last_delivery, source }
+        }
+    }
 }
 
 impl StreamStore {
@@ -199,11 +250,11 @@ impl StreamStore {
 
     /// Writes `state` atomically; on any error the previous file is left as it was.
     pub fn save(&self, state: &StreamState) -> Result<(), StateError> {
-        let file = StateFile {
+        let file = StateFile::<&StreamState> {
             schema: SCHEMA,
             stream: self.stream.clone(),
             updated: crate::config::now_unix(),
-            state: state.clone(),
+            state,
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| StateError(format!("cannot encode state: {e}")))?;
         write_atomically(&self.path, &bytes).map_err(|e| {
@@ -292,7 +343,7 @@ mod tests {
         b.save(&state(9)).unwrap();
         fs::write(dir.path().join("other.json"), b"{}").unwrap();
         let got: Vec<(String, String, Option<i64>)> =
-            list_streams(dir.path()).into_iter().map(|f| (f.name, f.stream, f.state.unwrap().checkpoint)).collect();
+            list_streams(dir.path()).into_iter().map(|f| (f.name, f.stream, f.state.unwrap().checkpoint())).collect();
         assert_eq!(
             got,
             vec![
@@ -303,7 +354,7 @@ mod tests {
     }
 
     fn state(c: i64) -> StreamState {
-        StreamState { checkpoint: Some(c), ..Default::default() }
+        StreamState::audit(crate::sequence::AuditState { checkpoint: Some(c), ..Default::default() })
     }
 
     #[test]
@@ -316,7 +367,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         drop(store);
         let (_store, s) = open_stream(dir.path(), "audit", "audit").unwrap();
-        assert_eq!(s.checkpoint, Some(42));
+        assert_eq!(s.checkpoint(), Some(42));
     }
 
     #[test]
@@ -396,6 +447,30 @@ mod tests {
         let e = store.save(&state(2)).unwrap_err();
         assert!(e.0.contains("previous checkpoint is intact"), "{e}");
         let back = peek(dir.path(), "audit", "audit").unwrap().unwrap();
-        assert_eq!(back.checkpoint, Some(1));
+        assert_eq!(back.checkpoint(), Some(1));
+    }
+
+    #[test]
+    fn schema_1_files_without_the_new_fields_still_load() {
+        // Moved from sequence.rs: the oldest schema-1 shape (no `web`, no `last_delivery`).
+        let old = r#"{"schema":1,"stream":"audit","updated":0,"state":{"checkpoint":5,"seen":[["a",5]],"inflight":null,"delivered_total":3}}"#;
+        let s = parse_state_file(old.as_bytes(), Path::new("audit.json"), "audit").unwrap();
+        let audit = s.as_audit().unwrap();
+        assert_eq!((audit.checkpoint, s.delivered_total, s.last_delivery), (Some(5), 3, None));
+        assert!(audit.seen.contains("a"));
+        // and an audit state is written without them
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("web") && !text.contains("last_delivery"), "{text}");
+    }
+
+    #[test]
+    fn schema_1_web_states_become_their_source() {
+        let old = r#"{"schema":1,"stream":"integration","updated":0,"state":{"checkpoint":null,"seen":[],"inflight":null,"delivered_total":4,"web":{"floor":9,"high_water":20,"known":{"k":20},"walked_at":30,"inflight":null},"last_delivery":31}}"#;
+        let s = parse_state_file(old.as_bytes(), Path::new("integration.json"), "integration").unwrap();
+        let crate::source::SourceState::Integration(w) = &s.source else { panic!("{s:?}") };
+        assert_eq!(
+            (w.floor, w.walked_at, w.known.len(), s.delivered_total, s.last_delivery),
+            (Some(9), Some(30), 1, 4, Some(31))
+        );
     }
 }

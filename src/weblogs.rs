@@ -1,5 +1,5 @@
 //! The access and integration logs of the Web API: paging and change detection, pure (no I/O,
-//! no clock), persisted as [`WebState`] inside the stream's state file.
+//! no clock), persisted as [`WebState`] inside the stream's state file ([`crate::source::StreamState`]).
 //!
 //! Neither method has a time window like the audit API, so a poll is a *walk* from the newest
 //! row down: `team.accessLogs` with `cursor` + `limit` and a fixed `before` (the walk's start),
@@ -29,7 +29,7 @@
 //! once one row is out of order the walk reads every page. A walk never reads more than
 //! [`MAX_WALK_PAGES`] pages (Slack refuses page 101 with `over_pagination_limit`).
 
-use crate::collector::fnv1a;
+use crate::fnv::fnv1a;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -242,7 +242,7 @@ fn state_is_private_locked_and_token_free() {
     drain(config(&sim, dir.path(), &[]), None, Duration::from_secs(30));
     let path = dir.path().join("audit.json");
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"schema\":1"), "{text}");
+    assert!(text.contains("\"schema\":2"), "{text}");
     assert!(!text.contains(TOKEN));
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
@@ -342,7 +342,7 @@ fn a_clock_running_hours_ahead_loses_nothing() {
     assert_eq!(compare(&first.ids, &sim.dataset()), 0);
     assert!(first.logs.iter().any(|l| l.contains("4h ahead of Slack")), "{:?}", first.logs);
     let st = slack_audit::state::peek(dir.path(), "audit", "audit").unwrap().unwrap();
-    let checkpoint = st.checkpoint.unwrap();
+    let checkpoint = st.checkpoint().unwrap();
     assert!(checkpoint <= now_unix(), "checkpoint {checkpoint} is in the future");
 
     let mut all = first.ids;

@@ -222,7 +222,7 @@ fn wrong_types_missing_fields_and_non_utf8_are_errors() {
         // 1e300 and -5 fit no second: they must be refused or at least not wrap around.
         match r {
             Err(_) => {}
-            Ok(p) => assert!(p.entries.iter().all(|e| e.date_create >= 0), "{bad}: negative second accepted"),
+            Ok(p) => assert!(p.entries.iter().all(|e| e.time >= 0), "{bad}: negative second accepted"),
         }
     }
     for (ok, want) in [
@@ -230,7 +230,7 @@ fn wrong_types_missing_fields_and_non_utf8_are_errors() {
         (r#"{"id":"a","date_create":1700000000.9}"#, 1_700_000_000),
     ] {
         let p = parse_audit_page(wrap(ok)).expect(ok);
-        assert_eq!(p.entries[0].date_create, want);
+        assert_eq!(p.entries[0].time, want);
     }
     for body in
         [&b"{\"entries\":[{\"id\":\"\xff\xfe\",\"date_create\":1}]}"[..], b"\xef\xbb\xbf{}", b"", b"{\"entries\":null}"]
@@ -256,10 +256,12 @@ fn random_mutations_never_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let state_vec = {
         let (store, _) = slack_audit::state::open_stream(tmp.path(), "audit", "audit").unwrap();
-        let st = slack_audit::sequence::StreamState {
-            checkpoint: Some(1_700_000_000),
+        let st = slack_audit::source::StreamState {
             delivered_total: 99,
-            ..Default::default()
+            ..slack_audit::source::StreamState::audit(slack_audit::sequence::AuditState {
+                checkpoint: Some(1_700_000_000),
+                ..Default::default()
+            })
         };
         store.save(&st).unwrap();
         std::fs::read(store.path()).unwrap()

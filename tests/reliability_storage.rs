@@ -123,7 +123,7 @@ fn corrupt_and_future_state_files_are_refused_untouched() {
     let good = std::fs::read(&file).unwrap();
     let mut flipped = good.clone();
     flipped.truncate(good.len() / 2);
-    let future = String::from_utf8(good.clone()).unwrap().replacen("\"schema\":1", "\"schema\":7", 1);
+    let future = String::from_utf8(good.clone()).unwrap().replacen("\"schema\":2", "\"schema\":7", 1);
     assert_ne!(future.as_bytes(), &good[..], "schema field not found in {}", String::from_utf8_lossy(&good));
     for (bytes, needle) in [
         (flipped, "is corrupt"),

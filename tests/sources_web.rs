@@ -90,8 +90,8 @@ fn access_restart_mid_walk_repeats_nothing_and_state_is_bounded() {
     assert_rows(&got, &sim.access_rows());
     let text = std::fs::read_to_string(dir.path().join("access.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["schema"], 1);
-    let known = v["state"]["web"]["known"].as_object().unwrap().len();
+    assert_eq!(v["schema"], 2);
+    let known = v["state"]["access"]["known"].as_object().unwrap().len();
     assert!(known < 100, "state keeps {known} rows (only rows within overlap of the newest)");
     assert!(!text.contains("Mozilla") && !text.contains(TOKEN), "no agents or token in the state");
 }

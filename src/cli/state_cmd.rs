@@ -3,12 +3,10 @@
 
 use super::exit;
 use super::ui::Ui;
-use slack_audit::collector::{streams_for, StreamKind, StreamSpec};
 use slack_audit::config::{parse_since, Config};
 use slack_audit::logs::Level;
-use slack_audit::sequence::StreamState;
+use slack_audit::source::{streams_for, StreamSpec, StreamState};
 use slack_audit::state::{list_streams, open_stream, peek};
-use slack_audit::weblogs::WebState;
 
 fn when(t: i64) -> String {
     let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
@@ -29,7 +27,7 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
             ),
             Ok(Some(s)) => {
                 println!("stream {} ({}): {}", spec.name, spec.description, file.display());
-                print_state(&s, matches!(spec.kind, StreamKind::Audit(_)), cfg.since);
+                print_state(&s, cfg.since);
             }
             Err(e) => {
                 ui.log(Level::Error, &e.0);
@@ -44,58 +42,17 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
         let file = cfg.state_dir.join(format!("{}.json", f.name));
         println!("stream {} ({}): {} [not read by this configuration]", f.name, f.stream, file.display());
         match f.state {
-            Ok(s) => print_state(&s, !matches!(f.stream.as_str(), "access" | "integration"), cfg.since),
+            Ok(s) => print_state(&s, cfg.since),
             Err(e) => println!("  unreadable: {}", e.0),
         }
     }
     code
 }
 
-/// The lines of `state show` for one stream's state.
-fn print_state(s: &StreamState, audit: bool, since: i64) {
-    if !audit {
-        return print_web_state(s, since);
-    }
-    match s.checkpoint {
-        Some(c) => println!("  checkpoint: {}", when(c)),
-        None => println!("  checkpoint: none yet (first window in progress)"),
-    }
-    println!("  delivered: {} events; {} boundary ids remembered", s.delivered_total, s.seen.len());
-    if let Some(f) = &s.inflight {
-        println!(
-            "  in flight: window {} .. {}, lowest read {}, {} delivered so far, cursor {}, {} restarts",
-            when(f.oldest),
-            when(f.latest),
-            f.lowest.map(when).unwrap_or_else(|| "none".into()),
-            f.delivered,
-            if f.cursor.is_some() { "saved" } else { "none" },
-            f.restarts
-        );
-    }
-}
-
-/// Access and integration streams: their checkpoint is the floor below which rows are not
-/// delivered again.
-fn print_web_state(s: &StreamState, since: i64) {
-    let w = s.web.clone().unwrap_or_default();
-    match w.floor {
-        Some(f) => println!("  checkpoint: {} (rows dated before it are not delivered again)", when(f)),
-        None => println!("  checkpoint: none yet (the first walk reads from {})", when(since)),
-    }
-    println!("  delivered: {} rows; {} recent rows remembered", s.delivered_total, w.known.len());
-    if let Some(t) = w.walked_at {
-        println!("  last walk: up to {}", when(t));
-    }
-    if let Some(h) = w.high_water {
-        println!("  newest row seen: {}", when(h));
-    }
-    if let Some(walk) = &w.inflight {
-        println!(
-            "  walk in progress: up to {}, {} pages read, cursor {}",
-            when(walk.before),
-            walk.pages,
-            if walk.cursor.is_some() { "saved" } else { "none" }
-        );
+/// The lines of `state show` for one stream's state, as its source words them.
+fn print_state(s: &StreamState, since: i64) {
+    for line in s.source.view().show(s.delivered_total, since, &when) {
+        println!("{line}");
     }
 }
 
@@ -156,19 +113,12 @@ pub fn set(cfg: &Config, checkpoint: &str, yes: bool, ui: &mut Ui) -> i32 {
         return exit::CONFIG;
     };
     rewrite(cfg, ui, &format!("move the checkpoint to {}", when(t)), yes, |spec, old| {
-        let kept = StreamState {
+        // Each source says what its checkpoint is (access and integration: the floor below
+        // which rows are not delivered again); the counters are kept.
+        Some(StreamState {
             delivered_total: old.delivered_total,
             last_delivery: old.last_delivery,
-            ..Default::default()
-        };
-        Some(match spec.kind {
-            StreamKind::Audit(_) => StreamState { checkpoint: Some(t), ..kept },
-            // Access and integration rows: the floor is their checkpoint; rows dated at or after
-            // it are delivered again, older ones not. No walk is recorded, so the next run
-            // walks (a recent last walk would let `--once` end at once, reading nothing).
-            StreamKind::Access | StreamKind::Integration => {
-                StreamState { web: Some(WebState { floor: Some(t), ..Default::default() }), ..kept }
-            }
+            source: spec.kind().with_checkpoint(t),
         })
     })
 }

@@ -4,10 +4,10 @@
 use super::exit;
 use super::ui::Ui;
 use serde_json::{json, Value};
-use slack_audit::collector::streams_for;
 use slack_audit::config::{now_unix, Config};
 use slack_audit::ecs::rfc3339;
 use slack_audit::logs::Level;
+use slack_audit::source::streams_for;
 use slack_audit::state::peek;
 
 fn time(t: Option<i64>) -> Value {
@@ -34,22 +34,10 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
                 entry["first_run_reads_from"] = time(Some(cfg.since));
             }
             Ok(Some(s)) => {
-                let walked_at = s.web.as_ref().and_then(|w| w.walked_at);
-                entry["state"] = json!({
-                    "checkpoint": time(s.checkpoint),
-                    "web_walked_at": time(walked_at),
-                    "delivered_total": s.delivered_total,
-                    "boundary_ids": s.seen.len(),
-                    "last_delivery": time(s.last_delivery),
-                    "in_flight": s.inflight.as_ref().map(|f| json!({
-                        "oldest": time(Some(f.oldest)),
-                        "latest": time(Some(f.latest)),
-                        "lowest_delivered": time(f.lowest),
-                        "delivered": f.delivered,
-                        "cursor_saved": f.cursor.is_some(),
-                        "restarts": f.restarts,
-                    })),
-                });
+                let mut state = s.source.view().to_json(&time);
+                state.insert("delivered_total".into(), s.delivered_total.into());
+                state.insert("last_delivery".into(), time(s.last_delivery));
+                entry["state"] = Value::Object(state);
                 entry["lag_seconds"] = s.lag_behind(now).map(Value::from).unwrap_or(Value::Null);
             }
             Err(e) => {

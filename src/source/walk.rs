@@ -1,0 +1,99 @@
+//! What the access and integration sources share: both are read as walks from the newest row
+//! down ([`crate::weblogs`]), from the Web API's tier, with the Web API's errors.
+
+use super::{Accepted, Ctx, StateView};
+use crate::slack::Page;
+use crate::weblogs::{key_of, WebPolicy, WebRequest, WebState, MAX_WALK_PAGES};
+use serde_json::{json, Value};
+
+pub(super) fn policy(ctx: &Ctx) -> WebPolicy {
+    WebPolicy { since: ctx.cfg.since, margin: ctx.cfg.overlap }
+}
+
+/// Plan: the next page of the walk, starting one when due.
+pub(super) fn plan(state: &mut WebState, ctx: &Ctx) -> Option<WebRequest> {
+    state.plan(ctx.now)
+}
+
+/// The text logged when a walk's cursor expired.
+pub(super) const INVALID_CURSOR: &str =
+    "cursor expired (invalid_cursor); walking again from the newest row (rows delivered already are dropped)";
+
+/// Accept: rows are told apart by their key (the id without its date).
+pub(super) fn accept(state: &mut WebState, page: &Page, ctx: &Ctx) -> Accepted {
+    let verdict =
+        state.on_page(page.entries.iter().map(|e| (key_of(page.id(e)), e.time)), &page.next_cursor, &policy(ctx));
+    Accepted {
+        deliver: Accepted::indices(&verdict.deliver),
+        done: verdict.walk_done,
+        // A walk resumed from an older run ends behind now: the next one starts at once.
+        caught_up: verdict.walk_done && state.caught_up(ctx.now, ctx.slack()),
+        duplicates: verdict.duplicates,
+        out_of_window: 0,
+        excluded: 0,
+        warning: verdict.page_limit_hit.then(|| {
+            format!(
+                "stopped reading after {MAX_WALK_PAGES} pages (Slack's limit); older rows of this poll were skipped. Raise `limit` (up to 1000 rows per page for these methods) or shorten `interval`"
+            )
+        }),
+    }
+}
+
+impl StateView for WebState {
+    /// The floor: rows dated before it are not delivered again.
+    fn checkpoint(&self) -> Option<i64> {
+        self.floor
+    }
+
+    fn resumes_from(&self) -> Option<i64> {
+        self.walked_at
+    }
+
+    fn lag_behind(&self, now: i64) -> Option<i64> {
+        self.walked_at.map(|c| now - c)
+    }
+
+    fn window_progress(&self) -> Option<f64> {
+        None
+    }
+
+    fn show(&self, delivered_total: u64, since: i64, when: &dyn Fn(i64) -> String) -> Vec<String> {
+        let mut out = vec![match self.floor {
+            Some(f) => format!("  checkpoint: {} (rows dated before it are not delivered again)", when(f)),
+            None => format!("  checkpoint: none yet (the first walk reads from {})", when(since)),
+        }];
+        out.push(format!("  delivered: {} rows; {} recent rows remembered", delivered_total, self.known.len()));
+        if let Some(t) = self.walked_at {
+            out.push(format!("  last walk: up to {}", when(t)));
+        }
+        if let Some(h) = self.high_water {
+            out.push(format!("  newest row seen: {}", when(h)));
+        }
+        if let Some(walk) = &self.inflight {
+            out.push(format!(
+                "  walk in progress: up to {}, {} pages read, cursor {}",
+                when(walk.before),
+                walk.pages,
+                if walk.cursor.is_some() { "saved" } else { "none" }
+            ));
+        }
+        out
+    }
+
+    fn to_json(&self, time: &dyn Fn(Option<i64>) -> Value) -> serde_json::Map<String, Value> {
+        // The keys of an audit stream's (null where they do not apply), plus the walk's own.
+        let v = json!({
+            "checkpoint": Value::Null,
+            "web_walked_at": time(self.walked_at),
+            "boundary_ids": 0,
+            "in_flight": Value::Null,
+            "floor": time(self.floor),
+            "known_rows": self.known.len(),
+            "walk_in_progress": self.inflight.is_some(),
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("an object literal"),
+        }
+    }
+}
