@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use slack_audit::config::Source;
-use slack_audit::sim::{Sim, SimConfig};
+use slack_audit_sim::{Sim, SimConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

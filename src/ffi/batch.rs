@@ -224,7 +224,7 @@ pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) 
         let (page, formatted, msgpack, ndjson) = {
             let mut g = lock(&b);
             g.released = true;
-            let page = std::mem::replace(&mut g.batch.page, crate::slack::AuditPage::empty());
+            let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
             (page, g.batch.formatted.take(), g.msgpack.take(), g.ndjson.take())
         };
         // Dropped outside the lock; the page's body goes back to the collector's pool.

@@ -67,9 +67,6 @@ pub struct Page {
     pub recycle: Option<Arc<BodyPool>>,
 }
 
-/// The name of [`Page`] before it held the rows of every source (kept for ffi.rs).
-pub type AuditPage = Page;
-
 impl Drop for Page {
     fn drop(&mut self) {
         if let Some(pool) = self.recycle.take() {
