@@ -104,7 +104,7 @@ SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime
   >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
 sim_stop
 echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu"
-echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out")" >"$work/plugin.txt"
+echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out") $(sed -n 's/.*ring_peak_kb=\([0-9]*\).*/\1/p' "$work/host.out")" >"$work/plugin.txt"
 
 python3 - "$work" "$OUT" "$LIMIT" "$BUDGET" "$BUDGET_LIMIT" <<'PY'
 import json, sys, os, platform
@@ -129,11 +129,11 @@ b = row(open(f"{work}/budget.txt").read()); b["min_calls"] = min_calls(b["events
 # The collector's window is 60.5 s: call k (0-based) cannot start before (k // budget) * 60.5 s.
 b["wall_bound_s"] = round((b["calls"] - 1) // budget * 60.5, 1)
 b["wall_over_bound"] = round(b["wall_s"] / b["wall_bound_s"], 3) if b["wall_bound_s"] else None
-pu, ps, prss, pwall, pcalls, psim, pev = open(f"{work}/plugin.txt").read().split()
+pu, ps, prss, pwall, pcalls, psim, pev, pring = open(f"{work}/plugin.txt").read().split()
 pev = int(pev)
 plugin = {"events": pev, "cpu_s": round(float(pu) + float(ps), 3), "cpu_s_per_100k": round((float(pu) + float(ps)) / pev * 1e5, 4),
           "events_per_s": round(pev / float(pwall)), "wall_s": float(pwall), "peak_rss_mb": round(int(prss) / 1024, 1),
-          "calls": int(pcalls), "simulator_cpu_s": float(psim)}
+          "calls": int(pcalls), "simulator_cpu_s": float(psim), "host_ring_peak_mb": round(int(pring) / 1024, 1)}
 big = [r for r in e2e if r["events"] == e2e[0]["events"]]
 # Lowest and median CPU per 100k events, with and without gzip (noise on a shared machine only adds).
 def summary(gz):
@@ -182,6 +182,7 @@ print(f"budget run: {b['events']} events, --limit {blimit}, {budget}/min on both
 print()
 print(f"plugin (flb_host, callback every 1 ms): {plugin['events']} events, {plugin['events_per_s']} events/s, "
       f"{plugin['cpu_s']:.2f} CPU s ({plugin['cpu_s_per_100k']:.3f} per 100k, host emulator's msgpack checks included), "
-      f"peak RSS {plugin['peak_rss_mb']} MB (target <= 25 MB), {plugin['calls']} calls, simulator CPU {plugin['simulator_cpu_s']:.2f} s")
+      f"peak RSS {plugin['peak_rss_mb']} MB (target <= 25 MB; of it, the host emulator's ring of record copies peaked at "
+      f"{plugin['host_ring_peak_mb']} MB), {plugin['calls']} calls, simulator CPU {plugin['simulator_cpu_s']:.2f} s")
 print(f"\nwrote {out}")
 PY

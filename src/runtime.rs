@@ -4,7 +4,8 @@
 //! The worker does every network wait (rate budget, Retry-After, backoff, slow responses), so
 //! `collect` only waits for a ready batch, up to the caller's time budget. The mailbox between
 //! them holds at most one batch, and the worker reads a page only when the mailbox is empty,
-//! which bounds memory to about two pages.
+//! which bounds memory to about two pages. Without read-ahead (the CLI) the worker also waits
+//! for the host to ask for the next batch: one page alive.
 
 use crate::collector::{streams_for, Batch, CollectError, Collector};
 use crate::config::{Config, ConfigError};
@@ -48,6 +49,10 @@ struct MailboxInner {
     batches: usize,
     interrupted: bool,
     closed: bool,
+    /// Off: the worker reads the next page only once the host waits for it (`wanted`).
+    no_read_ahead: bool,
+    /// The host is in `take` (or was, and no batch was posted since).
+    wanted: bool,
 }
 
 /// A FIFO between the worker and the host side holding at most one batch.
@@ -77,23 +82,33 @@ impl Mailbox {
             return false;
         }
         g.batches += is_batch as usize;
+        if is_batch {
+            g.wanted = false;
+        }
         g.queue.push_back(msg);
         self.cv.notify_all();
         true
     }
 
-    /// Waits until a batch could be posted without waiting. False if the mailbox was closed.
+    /// Waits until a batch could be posted without waiting (and, without read-ahead, until the
+    /// host asks for one). False if the mailbox was closed.
     fn wait_for_room(&self) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        while g.batches >= BATCH_CAPACITY && !g.closed {
+        while !Self::may_read(&g) && !g.closed {
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
         !g.closed
     }
 
+    /// The worker may read the next page now.
+    fn may_read(g: &MailboxInner) -> bool {
+        g.batches < BATCH_CAPACITY && (!g.no_read_ahead || g.wanted)
+    }
+
     fn take(&self, timeout: Duration) -> Taken {
         let deadline = Instant::now() + timeout;
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Self::want_locked(&mut g, &self.cv);
         loop {
             if std::mem::take(&mut g.interrupted) {
                 return Taken::Interrupted;
@@ -111,6 +126,24 @@ impl Mailbox {
             }
             g = self.cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Without read-ahead, lets the worker read the next page.
+    fn want(&self) {
+        Self::want_locked(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()), &self.cv);
+    }
+
+    fn want_locked(g: &mut MailboxInner, cv: &Condvar) {
+        if g.no_read_ahead && !g.wanted && g.batches == 0 {
+            g.wanted = true;
+            cv.notify_all();
+        }
+    }
+
+    fn set_read_ahead(&self, on: bool) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.no_read_ahead = !on;
+        self.cv.notify_all();
     }
 
     fn interrupt(&self) {
@@ -324,6 +357,21 @@ impl Collection {
             source_count,
             names,
         })
+    }
+
+    /// On by default: the worker reads the next page while the host handles the last one (two
+    /// pages alive). Off: it reads a page only while the host waits in `collect`, so a host that
+    /// acknowledges and drops each batch before collecting the next keeps one page alive (the
+    /// CLI: about 7 MB less at `limit` 9999), at the price of that overlap.
+    pub fn set_read_ahead(&self, on: bool) {
+        self.mailbox.set_read_ahead(on);
+    }
+
+    /// Without read-ahead: the host has dropped the last batch, so the worker may read the next
+    /// page now rather than at the next `collect` (the CLI calls it before it waits for the
+    /// pipe's reader, so the read overlaps that wait). Thread-safe; no effect with read-ahead.
+    pub fn want_next(&self) {
+        self.mailbox.want();
     }
 
     /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
@@ -561,5 +609,87 @@ fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
                 stop.sleep(c.interval());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(id: u64) -> Msg {
+        Msg::Batch(Box::new(Batch {
+            id,
+            stream: 0,
+            source: crate::config::Source::Audit,
+            page: crate::slack::AuditPage::empty(),
+            deliver: Vec::new(),
+            snapshot: StreamState::default(),
+            caught_up: false,
+            formatted: None,
+        }))
+    }
+
+    fn may_read(m: &Mailbox) -> bool {
+        Mailbox::may_read(&m.inner.lock().unwrap())
+    }
+
+    fn taken_id(t: Taken) -> Option<u64> {
+        match t {
+            Taken::Msg(Msg::Batch(b)) => Some(b.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn with_read_ahead_the_worker_reads_as_soon_as_the_mailbox_is_empty() {
+        let m = Mailbox::default();
+        assert!(may_read(&m));
+        assert!(m.post(batch(1)));
+        assert!(!may_read(&m), "a second page waits until the first is taken");
+        assert_eq!(taken_id(m.take(Duration::ZERO)), Some(1));
+        assert!(may_read(&m), "taken: the next page is read while the host works on this one");
+    }
+
+    #[test]
+    fn without_read_ahead_the_worker_reads_only_once_the_host_asks() {
+        let m = Mailbox::default();
+        m.set_read_ahead(false);
+        assert!(!may_read(&m), "nobody asked yet");
+        assert!(matches!(m.take(Duration::ZERO), Taken::TimedOut));
+        assert!(may_read(&m), "a collect that found nothing asks for a page");
+        assert!(m.post(batch(1)));
+        assert!(!may_read(&m));
+        assert_eq!(taken_id(m.take(Duration::ZERO)), Some(1));
+        assert!(!may_read(&m), "the host holds page 1: page 2 is not read yet");
+        // Messages that are not batches neither need nor use up the host's request.
+        m.want();
+        assert!(may_read(&m), "the host dropped page 1");
+        assert!(m.post(Msg::CaughtUp));
+        assert!(may_read(&m));
+        assert!(m.post(batch(2)));
+        assert!(!may_read(&m), "the request was used by page 2");
+        m.want();
+        assert!(!may_read(&m), "page 2 still waits in the mailbox");
+    }
+
+    #[test]
+    fn a_worker_waiting_for_the_host_wakes_when_asked_or_closed() {
+        let m = Arc::new(Mailbox::default());
+        m.set_read_ahead(false);
+        let worker = {
+            let m = m.clone();
+            std::thread::spawn(move || m.wait_for_room())
+        };
+        m.want();
+        assert!(worker.join().unwrap(), "asked: the worker goes on");
+        let worker = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let _ = m.post(batch(1));
+                m.wait_for_room()
+            })
+        };
+        m.close();
+        assert!(!worker.join().unwrap(), "closed: the worker stops waiting");
     }
 }

@@ -42,6 +42,9 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
             }
         }
     }
+    // One page alive instead of two: the worker reads the next page only once `run` has written
+    // and dropped the last one (it then reads while `run` waits for the pipe's reader).
+    collection.set_read_ahead(false);
     let interrupter = collection.interrupter();
     signals::on_stop(move || interrupter.interrupt());
 
@@ -72,6 +75,11 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                     ui.log(Level::Error, &format!("cannot write to stdout: {e}"));
                     break exit::OUTPUT;
                 }
+                // Written: the page's body goes back to the pool, and the next page is read
+                // into it while the reader drains this one.
+                let id = batch.id;
+                drop(batch);
+                collection.want_next();
                 match wait_until_read() {
                     Drain::Read => {}
                     Drain::ReaderGone => {
@@ -96,7 +104,7 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                     );
                     break exit::OUTPUT;
                 }
-                if let Err(e) = collection.ack(batch.id) {
+                if let Err(e) = collection.ack(id) {
                     ui.log(Level::Error, &e.to_string());
                     break exit::STATE;
                 }

@@ -53,7 +53,8 @@
  * map], map]; body has "id" and "date_create"; EventTime seconds == date_create).
  *
  * stdout: one summary line per instance "instance I: init=ok|failed events=E batches=B handed=H
- * dropped=D discarded=X bad_records=R paused_data=P max_callback_ms=C exit_ms=X"; exit status 0
+ * dropped=D discarded=X bad_records=R paused_data=P max_callback_ms=C exit_ms=X ring_peak_kb=K" (K: the
+ * most record bytes the ring held at once, the host's own copies); exit status 0
  * when everything checked out, 3 when an Init failed, 1 for any other failure.
  */
 #define _GNU_SOURCE
@@ -109,6 +110,7 @@ struct instance {
     pthread_mutex_t lock;
     struct entry *ring;
     int ring_head, ring_count;
+    size_t ring_bytes, ring_peak; /* bytes of record copies in the ring: the host's share of memory */
     int engine_paused; /* flb_input_paused(): the drain skips the input */
     double busy_until; /* the engine drains nothing before this (ms) */
     double last_stored;
@@ -335,6 +337,9 @@ static void drain(struct instance *in)
         pthread_mutex_unlock(&in->lock);
         store_chunk(in, e.buf, e.len);
         free(e.buf);
+        pthread_mutex_lock(&in->lock);
+        in->ring_bytes -= e.len;
+        pthread_mutex_unlock(&in->lock);
     }
 }
 
@@ -351,6 +356,10 @@ static int ring_append(struct instance *in, const void *data, size_t len)
         if (in->ring_count < ring_cap) {
             in->ring[(in->ring_head + in->ring_count) % (int)ring_cap] = (struct entry){copy, len};
             in->ring_count++;
+            in->ring_bytes += len;
+            if (in->ring_bytes > in->ring_peak) {
+                in->ring_peak = in->ring_bytes;
+            }
             pthread_mutex_unlock(&in->lock);
             return 0;
         }
@@ -494,6 +503,7 @@ static void stop_instance(struct instance *in)
     in->exit_ms = now_ms() - t0;
     pthread_mutex_lock(&in->lock);
     while (in->ring_count > 0) {
+        in->ring_bytes -= in->ring[in->ring_head].len;
         free(in->ring[in->ring_head].buf);
         in->ring_head = (in->ring_head + 1) % (int)ring_cap;
         in->ring_count--;
@@ -645,9 +655,9 @@ static int summarize(void)
         struct instance *in = &inst[i];
         pthread_mutex_lock(&in->lock);
         printf("instance %d: init=%s events=%ld batches=%ld handed=%ld dropped=%ld discarded=%ld bad_records=%ld "
-               "paused_data=%ld max_callback_ms=%.1f exit_ms=%.1f\n",
+               "paused_data=%ld max_callback_ms=%.1f exit_ms=%.1f ring_peak_kb=%zu\n",
                i, in->init_ok ? "ok" : "failed", in->events, in->batches, in->handed, in->dropped, in->discarded,
-               in->bad_records, in->paused_data, in->max_callback_ms, in->exit_ms);
+               in->bad_records, in->paused_data, in->max_callback_ms, in->exit_ms, in->ring_peak / 1024);
         if (!in->init_ok) {
             rc = rc ? rc : 3;
         } else if (in->failed || in->bad_records || in->paused_data) {
