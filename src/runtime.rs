@@ -621,7 +621,7 @@ mod tests {
             id,
             stream: 0,
             source: crate::config::Source::Audit,
-            page: crate::slack::AuditPage::empty(),
+            page: crate::slack::Page::empty(),
             deliver: Vec::new(),
             snapshot: StreamState::default(),
             caught_up: false,
