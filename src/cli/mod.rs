@@ -1,6 +1,6 @@
-//! Command-line front end. Flags are generated from the option table
-//! ([`slack_audit::config::OPTIONS`]) so the CLI, JSON config and Fluent Bit properties never
-//! drift apart.
+//! Command-line front end. Flags (and their `SLACK_AUDIT_*` variables and help) are generated
+//! from the option table ([`slack_audit::config::OPTIONS`]) so the CLI, JSON config, C ABI and
+//! Fluent Bit properties never drift apart.
 
 mod check;
 mod man;
@@ -39,11 +39,9 @@ fn option_args() -> Vec<Arg> {
         .iter()
         .map(|o| {
             let long: &'static str = Box::leak(o.name.replace('_', "-").into_boxed_str());
-            let help: &'static str = if o.default.is_empty() {
-                o.help
-            } else {
-                Box::leak(format!("{} [default: {}]", o.help, o.default).into_boxed_str())
-            };
+            let default = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+            let help: &'static str =
+                Box::leak(format!("{}. Accepts {}{default}", o.help, o.accepts()).into_boxed_str());
             let arg = Arg::new(o.name).long(long).value_name("VALUE").help(help).action(ArgAction::Set);
             // Every option can also come from SLACK_AUDIT_<NAME> (handy under Logstash or
             // systemd); the token has its own variable, named by `token_env`.
@@ -283,10 +281,13 @@ pub fn main() -> i32 {
         }
     };
     let yes = m.try_get_one::<bool>("yes").ok().flatten().copied().unwrap_or(false);
-    // `run` logs this through the collection; the commands that contact Slack directly must
-    // say it too, or `check --tls-insecure true` would skip verification silently.
-    if cfg.tls_insecure && matches!(name, "check" | "actions" | "schemas" | "validate") {
-        ui.log(Level::Warn, slack_audit::runtime::TLS_INSECURE_WARNING);
+    // `run` logs these through the collection (Collection::start); the commands that use the
+    // token or contact Slack without one must say them too, or `check --tls-insecure true`
+    // would skip verification silently.
+    if matches!(name, "check" | "actions" | "schemas" | "validate") {
+        for warning in cfg.warnings() {
+            ui.log(Level::Warn, warning);
+        }
     }
     match name {
         "run" => {
@@ -320,9 +321,6 @@ pub fn main() -> i32 {
 fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
     if let Err(e) = cfg.resolve_token() {
         ui.log(Level::Warn, &e.0);
-    }
-    if cfg.token_file_world_readable() {
-        ui.log(Level::Warn, "token_file can be read by other users; run chmod 600 on it");
     }
     let streams: Vec<String> = slack_audit::collector::streams_for(cfg).into_iter().map(|s| s.name).collect();
     println!(
