@@ -110,7 +110,7 @@ pub const SLACK_AUDIT_LOG_DEBUG: i32 = 4;
 // ---------------------------------------------------------------------------------------
 // Plumbing: registries, errors, the panic boundary.
 
-struct Handle {
+pub(crate) struct Handle {
     collection: Mutex<Option<Collection>>,
     interrupter: Interrupter,
     stats: Arc<Mutex<Stats>>,
@@ -137,7 +137,7 @@ struct BatchBox {
 /// Live objects by id. The pointer handed to C is the id itself, never an address: ids come
 /// from one process-wide counter and are never reused, so a stale pointer (a freed batch, a
 /// shut-down handle) finds nothing even when the allocator gives its memory to a newer object.
-type Registry<T> = Mutex<HashMap<usize, Arc<T>>>;
+pub(crate) type Registry<T> = Mutex<HashMap<usize, Arc<T>>>;
 
 fn handles() -> &'static Registry<Handle> {
     static R: OnceLock<Registry<Handle>> = OnceLock::new();
@@ -149,13 +149,13 @@ fn batches() -> &'static Registry<Mutex<BatchBox>> {
     R.get_or_init(Default::default)
 }
 
-fn lookup<T>(reg: &'static Registry<T>, key: usize) -> Option<Arc<T>> {
+pub(crate) fn lookup<T>(reg: &'static Registry<T>, key: usize) -> Option<Arc<T>> {
     reg.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
 }
 
 /// Registers `value` and returns its key: a fresh id, never zero (NULL) and never reused in
 /// this process. Handles and batches share the counter, so one kind never passes for the other.
-fn register<T>(reg: &'static Registry<T>, value: T) -> usize {
+pub(crate) fn register<T>(reg: &'static Registry<T>, value: T) -> usize {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     // 2^64 registrations would take centuries; a 32-bit usize wraps after 4e9, and 0 is skipped.
     let key = loop {
@@ -168,11 +168,11 @@ fn register<T>(reg: &'static Registry<T>, value: T) -> usize {
     key
 }
 
-struct Failure(SlackAuditStatus, String);
+pub(crate) struct Failure(pub(crate) SlackAuditStatus, pub(crate) String);
 
-type FfiResult = Result<(), Failure>;
+pub(crate) type FfiResult = Result<(), Failure>;
 
-fn fail<T>(code: SlackAuditStatus, msg: impl Into<String>) -> Result<T, Failure> {
+pub(crate) fn fail<T>(code: SlackAuditStatus, msg: impl Into<String>) -> Result<T, Failure> {
     Err(Failure(code, msg.into()))
 }
 
@@ -203,7 +203,12 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The panic boundary: runs `f`, turns a failure or a panic into a status and a message.
-fn guard(err: *mut c_char, err_len: usize, poison: Option<&Handle>, f: impl FnOnce() -> FfiResult) -> SlackAuditStatus {
+pub(crate) fn guard(
+    err: *mut c_char,
+    err_len: usize,
+    poison: Option<&Handle>,
+    f: impl FnOnce() -> FfiResult,
+) -> SlackAuditStatus {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => SlackAuditStatus::SLACK_AUDIT_OK,
         Ok(Err(Failure(code, msg))) => {
@@ -275,7 +280,7 @@ fn live_batch(b: *const SlackAuditBatch) -> Result<Arc<Mutex<BatchBox>>, Failure
     })
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -331,22 +336,28 @@ pub extern "C" fn slack_audit_new(
             Failure(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "config_json is not valid UTF-8".into())
         })?;
         let cfg = Config::from_json(text, &[]).map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))?;
-        let collection = Collection::start(cfg).map_err(|e| match e {
-            StartError::Config(c) => Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, c.0),
-            StartError::State(s) => Failure(SlackAuditStatus::SLACK_AUDIT_STATE, s.0),
-        })?;
-        let handle = Handle {
-            interrupter: collection.interrupter(),
-            stats: collection.stats_source(),
-            logs: collection.log_source(),
-            collection: Mutex::new(Some(collection)),
-            poisoned: AtomicBool::new(false),
-        };
-        let key = register(handles(), handle);
-        // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe { *out = key as *mut SlackAudit };
-        Ok(())
+        start(cfg, out)
     })
+}
+
+/// Starts a collection and writes its new handle to `out` (non-NULL, checked by the caller):
+/// `slack_audit_new` and `slack_audit_new_from_config` (src/ffi_config.rs) end here.
+pub(crate) fn start(cfg: Config, out: *mut *mut SlackAudit) -> FfiResult {
+    let collection = Collection::start(cfg).map_err(|e| match e {
+        StartError::Config(c) => Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, c.0),
+        StartError::State(s) => Failure(SlackAuditStatus::SLACK_AUDIT_STATE, s.0),
+    })?;
+    let handle = Handle {
+        interrupter: collection.interrupter(),
+        stats: collection.stats_source(),
+        logs: collection.log_source(),
+        collection: Mutex::new(Some(collection)),
+        poisoned: AtomicBool::new(false),
+    };
+    let key = register(handles(), handle);
+    // SAFETY: `out` is non-NULL and writable by contract.
+    unsafe { *out = key as *mut SlackAudit };
+    Ok(())
 }
 
 /// Waits up to `timeout_ms` for the next batch of events. Network work (rate-limit waits,

@@ -17,6 +17,7 @@
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack;
 //! - [`ffi`]: the C ABI;
+//! - [`ffi_config`]: the C ABI's key/value config builder and option list;
 //! - [`sim`]: the bundled Slack simulator.
 
 pub mod budget_store;
@@ -26,6 +27,7 @@ pub mod dedupe;
 pub mod ecs;
 pub mod encode;
 pub mod ffi;
+pub mod ffi_config;
 pub mod governor;
 pub mod http;
 pub mod inflate;
