@@ -370,6 +370,20 @@ pub fn options_markdown() -> String {
     out
 }
 
+/// The line before the generated option table in a Markdown file.
+pub const OPTIONS_DOC_BEGIN: &str =
+    "<!-- options:begin: generated from OPTIONS in src/config.rs by `make options-doc`; do not edit -->";
+/// The line after it.
+pub const OPTIONS_DOC_END: &str = "<!-- options:end -->";
+
+/// `text` with the lines between [`OPTIONS_DOC_BEGIN`] and [`OPTIONS_DOC_END`] replaced by
+/// [`options_markdown`]; `None` when the markers are missing.
+pub fn splice_options_doc(text: &str) -> Option<String> {
+    let (head, rest) = text.split_once(&format!("{OPTIONS_DOC_BEGIN}\n"))?;
+    let (_, tail) = rest.split_once(OPTIONS_DOC_END)?;
+    Some(format!("{head}{OPTIONS_DOC_BEGIN}\n{}{OPTIONS_DOC_END}{tail}", options_markdown()))
+}
+
 /// The warning every front end logs when `tls_insecure` is set.
 pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events";
 
@@ -942,6 +956,15 @@ mod tests {
         assert_eq!(md.lines().count(), OPTIONS.len() + 2);
         assert!(md.contains("| `limit` | a whole number from 1 to 9999 | `9999` | page size"), "{md}");
         assert!(md.contains("| `token` | a Slack user token (xoxp-…) | — |"), "{md}");
+    }
+
+    #[test]
+    fn the_table_is_spliced_between_the_markers() {
+        let doc = format!("a\n{OPTIONS_DOC_BEGIN}\nold\n{OPTIONS_DOC_END}\nb\n");
+        let out = splice_options_doc(&doc).unwrap();
+        assert_eq!(out, format!("a\n{OPTIONS_DOC_BEGIN}\n{}{OPTIONS_DOC_END}\nb\n", options_markdown()));
+        assert_eq!(splice_options_doc(&out).unwrap(), out);
+        assert!(splice_options_doc("no markers").is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod stdout;
 mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use slack_audit::config::{Config, OPTIONS};
+use slack_audit::config::{self, Config, OPTIONS};
 use slack_audit::logs::Level;
 use slack_audit::sim::SimConfig;
 use std::time::Duration;
@@ -192,6 +192,12 @@ fn command() -> Command {
                 .arg(Arg::new("raw").long("raw").action(ArgAction::SetTrue).help("Print the exposition as served")),
         )
         .subcommand(
+            Command::new("options-doc")
+                .hide(true)
+                .about("Write the option table into Markdown files between their options:begin/end markers (`make options-doc`)")
+                .arg(Arg::new("files").value_name("FILE").num_args(1..).required(true).help("Markdown files to update")),
+        )
+        .subcommand(
             Command::new("man")
                 .hide(true)
                 .about("Write one man page per command into a directory (used by `make deb`)")
@@ -236,6 +242,9 @@ pub fn main() -> i32 {
             ),
         };
         return stats_cmd::stats(&url, m.get_flag("raw"));
+    }
+    if name == "options-doc" {
+        return options_doc(m.get_many::<String>("files").into_iter().flatten());
     }
     if name == "man" {
         let dir = m.get_one::<String>("out").map(String::as_str).unwrap_or(".");
@@ -315,6 +324,36 @@ pub fn main() -> i32 {
         }
         _ => exit::CONFIG,
     }
+}
+
+/// Regenerates the option table in each Markdown file (README.md, fluent-bit-plugin/README.md);
+/// tests/repo_consistency.rs fails when one is out of date.
+fn options_doc<'a>(files: impl Iterator<Item = &'a String>) -> i32 {
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("slack-audit options-doc: cannot read {path}: {e}");
+                return exit::OUTPUT;
+            }
+        };
+        let Some(new) = config::splice_options_doc(&text) else {
+            eprintln!(
+                "slack-audit options-doc: {path} has no {} ... {} markers; add them where the table goes",
+                config::OPTIONS_DOC_BEGIN,
+                config::OPTIONS_DOC_END
+            );
+            return exit::CONFIG;
+        };
+        if new != text {
+            if let Err(e) = std::fs::write(path, new) {
+                eprintln!("slack-audit options-doc: cannot write {path}: {e}");
+                return exit::OUTPUT;
+            }
+            println!("updated {path}");
+        }
+    }
+    exit::OK
 }
 
 /// Offline: options parse, the token can be found (not sent anywhere), state_dir is usable.
