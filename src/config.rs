@@ -1,8 +1,10 @@
 //! The one option table shared by every front end.
 //!
-//! JSON config keys (C ABI and `--config FILE`), Fluent Bit `-p` properties and CLI flags
-//! (`--state-dir` for `state_dir`) all go through [`Config::from_pairs`], so a key means the same
-//! thing everywhere and every error names the key and what it accepts.
+//! JSON config keys (C ABI `slack_audit_new` and `--config FILE`), the C config builder
+//! (`slack_audit_config_set`), Fluent Bit `-p` properties and CLI flags (`--state-dir` for
+//! `state_dir`) all go through [`ConfigBuilder::set`], so a key means the same thing everywhere
+//! and every error names the key, the value and what it accepts. Adding an option is one row of
+//! [`OPTIONS`] plus its [`Config`] field.
 
 use std::fmt;
 use std::net::IpAddr;
