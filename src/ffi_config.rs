@@ -103,7 +103,7 @@ pub extern "C" fn slack_audit_config_set(
     guard(err, err_len, None, || {
         let config = live_config(cfg)?;
         let key = utf8(key, "key")?;
-        let value = utf8(value, "value")?;
+        let value = utf8(value, &format!("the value of `{key}`"))?;
         let set = lock(&config).set(key, value);
         set.map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))
     })

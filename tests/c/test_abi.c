@@ -676,7 +676,8 @@ static void test_config_builder(void)
     CHECK(st == SLACK_AUDIT_CONFIG && strstr(err, "\"nope\"") && strstr(err, "audit, access, integration"),
           "bad list item: %d %s", (int)st, err);
     st = slack_audit_config_set(cfg, "actor", "\xff", err, sizeof err);
-    CHECK(st == SLACK_AUDIT_INVALID_ARGUMENT && strstr(err, "UTF-8"), "non-UTF-8 value: %d %s", (int)st, err);
+    CHECK(st == SLACK_AUDIT_INVALID_ARGUMENT && strstr(err, "UTF-8") && strstr(err, "`actor`"), "non-UTF-8 value: %d %s",
+          (int)st, err);
     /* Options in conflict are found when the collector is made. */
     slack_audit_config_set(cfg, "actions", "user_login", err, sizeof err);
     slack_audit_config_set(cfg, "exclude_actions", "user_login", err, sizeof err);
