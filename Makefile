@@ -10,7 +10,7 @@ BIN          := $(RELEASE)/slack-audit
 PREFIX       ?= /usr/local
 SHELL        := /bin/bash
 
-.PHONY: all build header header-check test test-rust demo bench bench-peers soak fuzz install clean deps lint deb
+.PHONY: options-doc all build header header-check test test-rust demo bench bench-peers soak fuzz install clean deps lint deb
 
 # Extra targets (mk/c.mk: plugin, c-tests) add to EXTRA_TESTS and to the rules below.
 EXTRA_TESTS :=
@@ -36,6 +36,11 @@ header-check: $(CBINDGEN)
 	@tmp=$$(mktemp); $(CBINDGEN) --quiet --config cbindgen.toml --crate slack-audit --output $$tmp; \
 	if ! diff -u include/slack_audit.h $$tmp; then echo "include/slack_audit.h is out of date: run 'make header' and commit it"; rm -f $$tmp; exit 1; fi; \
 	rm -f $$tmp; echo "header-check: include/slack_audit.h matches src/ffi/"
+
+# The option tables of README.md and fluent-bit-plugin/README.md are generated from the option
+# table in src/config.rs; tests/repo_consistency.rs (part of `make test`) fails when they drift.
+options-doc:
+	$(CARGO) run --release --quiet --bin slack-audit -- options-doc README.md fluent-bit-plugin/README.md
 
 lint:
 	$(CARGO) fmt --all -- --check

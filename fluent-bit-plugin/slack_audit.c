@@ -45,7 +45,6 @@
  */
 #define _GNU_SOURCE
 #include "slack_audit.h"
-#include "options.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -58,7 +57,6 @@
 #define EXPORT __attribute__((visibility("default")))
 
 #define PLUGIN_NAME "slack_audit"
-#define NOPTIONS (sizeof slack_audit_option_names / sizeof slack_audit_option_names[0])
 /* Log lines drained from the library per callback, so a flood cannot hold the thread. */
 #define MAX_LOGS_PER_CALL 200
 /* Unpaused time a batch spends in Fluent Bit's ring before it counts as stored: the engine drains
@@ -206,92 +204,38 @@ static void clock_run(struct instance *in, int run)
     pthread_mutex_unlock(&in->clock_lock);
 }
 
-/* ---- The JSON config built from the properties ---- */
+/* ---- The configuration, from the properties ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
+/* Hands every property the host has for an option of the library's table to the library's
+ * config builder, then starts the collector. The names come from the library
+ * (slack_audit_option_name), so the plugin never lags behind the option table; values are
+ * passed as Fluent Bit gives them and checked by the library. On failure `err` names the
+ * property and what it accepts. `given` receives the names that were set (never values: one
+ * may be the token). */
+static slack_audit_status start_collector(struct instance *in, char *given, size_t given_len, char *err,
+                                          size_t err_len)
 {
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-/* Appends `s` as a JSON string literal. Bytes >= 0x80 pass through (the library rejects
- * invalid UTF-8 with a clear error). */
-static void buf_json_string(struct buf *b, const char *s)
-{
-    buf_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char esc[8];
-        switch (*c) {
-        case '"': buf_put(b, "\\\"", 2); break;
-        case '\\': buf_put(b, "\\\\", 2); break;
-        case '\n': buf_put(b, "\\n", 2); break;
-        case '\r': buf_put(b, "\\r", 2); break;
-        case '\t': buf_put(b, "\\t", 2); break;
-        default:
-            if (*c < 0x20 || *c == 0x7f) {
-                snprintf(esc, sizeof esc, "\\u%04x", *c);
-                buf_put(b, esc, 6);
-            } else {
-                buf_put(b, (const char *)c, 1);
-            }
-        }
-    }
-    buf_put(b, "\"", 1);
-}
-
-/* {"key":"value",...} for every option the host has a property for. */
-static char *config_json(const struct instance *in)
-{
-    struct buf b = {0};
-    int first = 1;
-    buf_str(&b, "{");
-    for (size_t i = 0; i < NOPTIONS; i++) {
-        const char *v = in->get_property(slack_audit_option_names[i], in->i_ins);
-        if (!v) {
+    slack_audit_config *cfg = NULL;
+    size_t used = 0;
+    slack_audit_status st = slack_audit_config_new(&cfg, err, err_len);
+    given[0] = '\0';
+    for (size_t i = 0; st == SLACK_AUDIT_OK && i < slack_audit_option_count(); i++) {
+        const char *name = slack_audit_option_name(i);
+        const char *value = name ? in->get_property(name, in->i_ins) : NULL;
+        if (!value) {
             continue;
         }
-        if (!first) {
-            buf_str(&b, ",");
+        st = slack_audit_config_set(cfg, name, value, err, err_len);
+        int n = snprintf(given + used, given_len - used, "%s%s", used ? ", " : "", name);
+        if (n > 0 && (size_t)n < given_len - used) {
+            used += (size_t)n;
         }
-        first = 0;
-        buf_json_string(&b, slack_audit_option_names[i]);
-        buf_str(&b, ":");
-        buf_json_string(&b, v);
     }
-    buf_str(&b, "}");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
+    if (st == SLACK_AUDIT_OK) {
+        st = slack_audit_new_from_config(cfg, &in->h, err, err_len);
     }
-    return b.p;
+    slack_audit_config_free(cfg);
+    return st;
 }
 
 /* ---- Instances ---- */
@@ -463,8 +407,8 @@ EXPORT int FLBPluginInit(void *plugin)
 {
     struct proxy_plugin *p = plugin;
     struct instance *in = NULL;
-    char *json = NULL;
     char err[1024];
+    char given[1024];
 
     if (!p || !p->api || !p->api[API_INPUT_GET_PROPERTY]) {
         return -1;
@@ -501,21 +445,16 @@ EXPORT int FLBPluginInit(void *plugin)
              (unsigned)SLACK_AUDIT_ABI_VERSION);
         goto error;
     }
-    json = config_json(in);
-    if (!json) {
-        plog(in, FLB_ERROR, "out of memory");
-        goto error;
-    }
-    if (slack_audit_new(json, &in->h, err, sizeof err) != SLACK_AUDIT_OK) {
+    if (start_collector(in, given, sizeof given, err, sizeof err) != SLACK_AUDIT_OK) {
         in->h = NULL;
         plog(in, FLB_ERROR, "cannot start: %s", err);
         goto error;
     }
-    free(json);
     list_add(in);
     current = in;
     clock_run(in, 1);
     drain_logs(in);
+    plog(in, FLB_INFO, "options set from properties: %s", given[0] ? given : "none (all defaults)");
     plog(in, FLB_INFO, "started (slack-audit %s); %s", slack_audit_version(),
          in->sync_append ? "threaded off: a batch is acknowledged once Fluent Bit wrote it to a chunk"
                          : "threaded: a batch is acknowledged after it spent 1.5 s in Fluent Bit's ring "
@@ -524,7 +463,6 @@ EXPORT int FLBPluginInit(void *plugin)
     return 1;
 
 error:
-    free(json);
     instance_destroy(in);
     return -1;
 }

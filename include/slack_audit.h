@@ -76,6 +76,14 @@ typedef struct slack_audit slack_audit;
 // second `slack_audit_batch_free` does nothing; neither can reach a newer batch.
 typedef struct slack_audit_batch slack_audit_batch;
 
+// An opaque configuration being built, created by `slack_audit_config_new`, freed by
+// `slack_audit_config_free`.
+//
+// Like a handle, the pointer value is an id that is never reused within the process: a freed
+// config is `SLACK_AUDIT_INVALID_HANDLE` for every call, and a second `slack_audit_config_free`
+// does nothing. The token, once set, is kept where no message, log or `Debug` output shows it.
+typedef struct slack_audit_config slack_audit_config;
+
 // One event of a batch. Every pointer is borrowed from the batch and stays valid until the
 // batch is freed.
 typedef struct slack_audit_event {
@@ -101,6 +109,70 @@ uint32_t slack_audit_abi_version(void);
 //
 // Ownership: a static string; do not free it. Thread safety: any thread, any time.
 const char *slack_audit_version(void);
+
+// Creates a configuration with every option at its default (the README's option table).
+//
+// Ownership: on success `*out` receives a config that the caller frees exactly once with
+// `slack_audit_config_free` (also after `slack_audit_new_from_config`, which only borrows it).
+// Thread safety: any thread.
+// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` (`out` is NULL), `SLACK_AUDIT_CONFIG` (a default that
+// depends on the environment, such as `state_dir`, is unusable; the message says which).
+slack_audit_status slack_audit_config_new(struct slack_audit_config **out,
+                                          char *err,
+                                          size_t err_len);
+
+// Sets option `key` (a name from the option table, e.g. "state_dir"; `-` is accepted for `_`)
+// to `value`, as the JSON config, a Fluent Bit property or a CLI flag would: numbers, durations
+// (`90s`, `24h`), booleans and comma lists are written as text. A later call for the same key
+// replaces the value. The value is checked at once; options that depend on each other
+// (`actions` and `exclude_actions`) are checked by `slack_audit_new_from_config`.
+//
+// Ownership: `key` and `value` are borrowed for the call (the library keeps its own copy).
+// Thread safety: any thread; calls on one config are serialized by the library.
+// Errors: `SLACK_AUDIT_CONFIG` (unknown key: the message lists the known ones; bad value: the
+// message names the option, the value and what it accepts; the config is left as it was),
+// `SLACK_AUDIT_INVALID_ARGUMENT` (NULL, not UTF-8), `SLACK_AUDIT_INVALID_HANDLE` (a freed config).
+// The token never appears in a message.
+slack_audit_status slack_audit_config_set(struct slack_audit_config *cfg,
+                                          const char *key,
+                                          const char *value,
+                                          char *err,
+                                          size_t err_len);
+
+// Creates a collector from `cfg`, like `slack_audit_new` does from JSON: checks the options
+// together, opens and locks the state files, resolves the token and starts the worker.
+//
+// Ownership: borrows `cfg`, which stays the caller's to free with `slack_audit_config_free`
+// whether this succeeds or not (and may be changed and used again, e.g. after an error). On
+// success `*out` receives a handle that the caller frees exactly once with
+// `slack_audit_shutdown`; the handle does not depend on `cfg` afterwards.
+// Thread safety: any thread.
+// Errors: as `slack_audit_new`: `SLACK_AUDIT_CONFIG` (options in conflict, or no token: the
+// message says how to provide it), `SLACK_AUDIT_STATE`, `SLACK_AUDIT_INVALID_ARGUMENT` (NULL);
+// and `SLACK_AUDIT_INVALID_HANDLE` for a freed config.
+slack_audit_status slack_audit_new_from_config(const struct slack_audit_config *cfg,
+                                               struct slack_audit **out,
+                                               char *err,
+                                               size_t err_len);
+
+// Frees a configuration (and the token it holds). NULL and already-freed configs are ignored.
+//
+// Ownership: `cfg` is invalid afterwards; collectors created from it are not affected.
+// Thread safety: not concurrently with other calls on the same config.
+void slack_audit_config_free(struct slack_audit_config *cfg);
+
+// The number of options in the option table (for `slack_audit_option_name`).
+//
+// Thread safety: any thread, any time.
+size_t slack_audit_option_count(void);
+
+// The name of option `index` (0-based, in the README's order), e.g. "state_dir"; NULL when
+// `index` is not below `slack_audit_option_count()`. A host that reads options by name (the
+// Fluent Bit plugin asks for each as a property) gets the list from here, so it never lags
+// behind the library it is linked with.
+//
+// Ownership: a static string; do not free it. Thread safety: any thread, any time.
+const char *slack_audit_option_name(size_t index);
 
 // Creates a collector from a JSON object of options (the README's option table), opens and
 // locks its state files, resolves the token and starts its worker thread.

@@ -70,7 +70,7 @@ PLUGIN_DBG  := $(PLUGIN_SO).debug
 
 plugin: $(PLUGIN_SO)
 
-$(PLUGIN_FULL): $(PLUGIN_DIR)/slack_audit.c $(PLUGIN_DIR)/options.h $(PLUGIN_DIR)/exports.map \
+$(PLUGIN_FULL): $(PLUGIN_DIR)/slack_audit.c $(PLUGIN_DIR)/exports.map \
               include/slack_audit.h $(STATICLIB) $(C_MK)
 	@mkdir -p $(@D)
 	$(CC) $(C_WARN) -O2 -g -fPIC -fvisibility=hidden -shared -Iinclude -o $@ $< $(STATICLIB) \

@@ -1,8 +1,10 @@
 //! The one option table shared by every front end.
 //!
-//! JSON config keys (C ABI and `--config FILE`), Fluent Bit `-p` properties and CLI flags
-//! (`--state-dir` for `state_dir`) all go through [`Config::from_pairs`], so a key means the same
-//! thing everywhere and every error names the key and what it accepts.
+//! JSON config keys (C ABI `slack_audit_new` and `--config FILE`), the C config builder
+//! (`slack_audit_config_set`), Fluent Bit `-p` properties and CLI flags (`--state-dir` for
+//! `state_dir`) all go through [`ConfigBuilder::set`], so a key means the same thing everywhere
+//! and every error names the key, the value and what it accepts. Adding an option is one row of
+//! [`OPTIONS`] plus its [`Config`] field.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,40 +17,380 @@ pub const AUDIT_EPOCH: i64 = 1_519_862_400;
 /// The audit API accepts at most 30 action names per request.
 pub const MAX_ACTIONS_PER_REQUEST: usize = 30;
 
-/// One row of the option table: its name, its default as the user would write it, and what it means.
+/// One row of the option table: everything about an option lives here, and everything else is
+/// derived from the rows: [`Config`]'s defaults, parsing and validation ([`ConfigBuilder::set`]),
+/// the CLI flags and `SLACK_AUDIT_*` variables (src/cli), the README tables
+/// ([`options_markdown`], drift-checked by tests/repo_consistency.rs) and the Fluent Bit plugin's
+/// property list (`slack_audit_option_name`, src/ffi/config.rs).
 pub struct OptionSpec {
     pub name: &'static str,
+    /// What the option accepts and where the parsed value goes.
+    pub kind: Kind,
+    /// The default as the user would write it ("" = unset); applied through `kind` like any
+    /// value. For `computed_default` options it only describes the default.
     pub default: &'static str,
+    /// A default that depends on the environment (`state_dir`).
+    pub computed_default: Option<fn() -> String>,
     pub help: &'static str,
+}
+
+/// What an option accepts, and how the parsed value reaches the [`Config`]. The text shown in
+/// errors and in the README ([`OptionSpec::accepts`]) comes from the same variant as the parser,
+/// so the two cannot disagree.
+pub enum Kind {
+    /// A whole number from `min` to `max`.
+    Int { min: u64, max: u64, set: fn(&mut Config, u64) },
+    /// Seconds from `min` to `max`, as a number or with a unit (`90s`, `5m`, `24h`, `7d`).
+    Seconds { min: u64, max: u64, set: fn(&mut Config, u64) },
+    /// `true` or `false` (also on/off, yes/no, 1/0).
+    Bool(fn(&mut Config, bool)),
+    /// An https:// URL; http:// only to a loopback host, so the token never crosses a network
+    /// in clear text.
+    Url(fn(&mut Config, String)),
+    /// One of `choices`, case-insensitive.
+    Choice { choices: &'static [&'static str], set: fn(&mut Config, &'static str) },
+    /// A comma list of `choices`, at least one; repeats are dropped.
+    ChoiceList { choices: &'static [&'static str], set: fn(&mut Config, Vec<&'static str>) },
+    /// A comma list of Slack action names; repeats are dropped, empty means none.
+    ActionList(fn(&mut Config, Vec<String>)),
+    /// Text that `valid` accepts (`accepts` says what that is). Empty means unset (`None`)
+    /// unless `required`.
+    Text { accepts: &'static str, valid: fn(&str) -> bool, required: bool, set: fn(&mut Config, Option<String>) },
+    /// A point in time: Unix seconds, RFC 3339, or an age relative to now (`30d`).
+    Time(fn(&mut Config, i64)),
+}
+
+fn any_text(_: &str) -> bool {
+    true
+}
+
+/// Letters, digits and `_`: environment variable and Slack action names.
+fn is_word(v: &str) -> bool {
+    v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn is_slack_id(v: &str) -> bool {
+    v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+}
+
+const SOURCES: &[&str] = &["audit", "access", "integration"];
+
+fn source_named(name: &str) -> Option<Source> {
+    match name {
+        "audit" => Some(Source::Audit),
+        "access" => Some(Source::Access),
+        "integration" => Some(Source::Integration),
+        _ => None,
+    }
 }
 
 /// Every option, in the order the README documents them.
 pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec { name: "token", default: "", help: "Slack user token (xoxp-…) with auditlogs:read. Prefer token_env or token_file: a token on a command line is visible to other users" },
-    OptionSpec { name: "token_env", default: "SLACK_AUDIT_TOKEN", help: "name of the environment variable holding the token" },
-    OptionSpec { name: "token_file", default: "", help: "file whose first line is the token (should be mode 0600)" },
-    OptionSpec { name: "api_url", default: "https://api.slack.com/audit/v1", help: "Audit Logs API base URL; http:// only to loopback" },
-    OptionSpec { name: "web_api_url", default: "https://slack.com/api", help: "Web API base URL for the access and integration logs; http:// only to loopback" },
-    OptionSpec { name: "sources", default: "audit", help: "comma list of audit, access, integration" },
-    OptionSpec { name: "actions", default: "", help: "comma list of audit action names to collect (all when empty)" },
-    OptionSpec { name: "exclude_actions", default: "", help: "comma list of audit action names to drop" },
-    OptionSpec { name: "actor", default: "", help: "only events by this user id" },
-    OptionSpec { name: "entity", default: "", help: "only events about this entity id" },
-    OptionSpec { name: "since", default: "2018-03-01T00:00:00Z", help: "how far back the first run goes: Unix seconds, RFC 3339, or relative (30d, 12h)" },
-    OptionSpec { name: "state_dir", default: "$STATE_DIRECTORY or ~/.local/state/slack-audit", help: "directory of the checkpoint files, one per stream" },
-    OptionSpec { name: "lock_wait", default: "15", help: "seconds to wait for a stream locked by another collector (e.g. one still exiting after a Logstash restart) before failing (the CLI then exits 3); 0 fails at once" },
-    OptionSpec { name: "limit", default: "9999", help: "page size, 1..9999 (bigger pages spend the rate budget better)" },
-    OptionSpec { name: "interval", default: "60", help: "seconds between polls once caught up" },
-    OptionSpec { name: "lag", default: "5", help: "seconds: each poll reads up to now - lag" },
-    OptionSpec { name: "overlap", default: "600", help: "seconds: each poll re-reads this far before the checkpoint and drops ids already delivered, catching late events" },
-    OptionSpec { name: "max_calls_per_minute", default: "50", help: "the share of the org-wide Audit Logs budget (Tier 3: 50/min) this process may use, retries included" },
-    OptionSpec { name: "web_max_calls_per_minute", default: "20", help: "the same for the Web API log methods (Tier 2: 20/min)" },
-    OptionSpec { name: "timeout", default: "30", help: "seconds per HTTP request" },
-    OptionSpec { name: "max_retries", default: "8", help: "retries of one request on 5xx, resets, timeouts and bad bodies before giving up" },
-    OptionSpec { name: "stall_warning_after", default: "0", help: "warn when a stream delivered nothing for this long (e.g. 24h); 0 disables" },
-    OptionSpec { name: "format", default: "raw", help: "document format: raw (each entry exactly as Slack sent it) or ecs (an Elastic Common Schema 8.x document, the entry under slack.*; see docs/ECS.md)" },
-    OptionSpec { name: "tls_insecure", default: "false", help: "DANGEROUS: skip TLS certificate verification (logged loudly)" },
+    OptionSpec {
+        name: "token",
+        kind: Kind::Text { accepts: "a Slack user token (xoxp-…)", valid: any_text, required: false, set: |c, v| c.token.token = v.map(Secret::new) },
+        default: "",
+        computed_default: None,
+        help: "Slack user token (xoxp-…) with auditlogs:read. Prefer token_env or token_file: a token on a command line is visible to other users",
+    },
+    OptionSpec {
+        name: "token_env",
+        kind: Kind::Text { accepts: "an environment variable name such as SLACK_AUDIT_TOKEN", valid: is_word, required: true, set: |c, v| c.token.token_env = v.unwrap_or_default() },
+        default: "SLACK_AUDIT_TOKEN",
+        computed_default: None,
+        help: "name of the environment variable holding the token",
+    },
+    OptionSpec {
+        name: "token_file",
+        kind: Kind::Text { accepts: "a file path", valid: any_text, required: false, set: |c, v| c.token.token_file = v.map(PathBuf::from) },
+        default: "",
+        computed_default: None,
+        help: "file whose first line is the token (should be mode 0600)",
+    },
+    OptionSpec {
+        name: "api_url",
+        kind: Kind::Url(|c, v| c.api_url = v),
+        default: "https://api.slack.com/audit/v1",
+        computed_default: None,
+        help: "Audit Logs API base URL",
+    },
+    OptionSpec {
+        name: "web_api_url",
+        kind: Kind::Url(|c, v| c.web_api_url = v),
+        default: "https://slack.com/api",
+        computed_default: None,
+        help: "Web API base URL for the access and integration logs",
+    },
+    OptionSpec {
+        name: "sources",
+        kind: Kind::ChoiceList {
+            choices: SOURCES,
+            set: |c, v| c.sources = v.into_iter().filter_map(source_named).collect(),
+        },
+        default: "audit",
+        computed_default: None,
+        help: "where events come from: the Audit Logs API, team.accessLogs, team.integrationLogs",
+    },
+    OptionSpec {
+        name: "actions",
+        kind: Kind::ActionList(|c, v| c.actions = v),
+        default: "",
+        computed_default: None,
+        help: "audit action names to collect (all when empty)",
+    },
+    OptionSpec {
+        name: "exclude_actions",
+        kind: Kind::ActionList(|c, v| c.exclude_actions = v),
+        default: "",
+        computed_default: None,
+        help: "audit action names to drop",
+    },
+    OptionSpec {
+        name: "actor",
+        kind: Kind::Text { accepts: "a Slack id such as W123ABC456", valid: is_slack_id, required: false, set: |c, v| c.actor = v },
+        default: "",
+        computed_default: None,
+        help: "only events by this user id",
+    },
+    OptionSpec {
+        name: "entity",
+        kind: Kind::Text { accepts: "a Slack id such as W123ABC456", valid: is_slack_id, required: false, set: |c, v| c.entity = v },
+        default: "",
+        computed_default: None,
+        help: "only events about this entity id",
+    },
+    OptionSpec {
+        name: "since",
+        kind: Kind::Time(|c, v| c.since = v),
+        default: "2018-03-01T00:00:00Z",
+        computed_default: None,
+        help: "how far back the first run goes",
+    },
+    OptionSpec {
+        name: "state_dir",
+        kind: Kind::Text { accepts: "a directory path", valid: any_text, required: true, set: |c, v| c.state_dir = PathBuf::from(v.unwrap_or_default()) },
+        default: "$STATE_DIRECTORY or ~/.local/state/slack-audit",
+        computed_default: Some(|| default_state_dir().to_string_lossy().into_owned()),
+        help: "directory of the checkpoint files, one per stream",
+    },
+    OptionSpec {
+        name: "lock_wait",
+        kind: Kind::Seconds { min: 0, max: 3600, set: |c, v| c.lock_wait = Duration::from_secs(v) },
+        default: "15",
+        computed_default: None,
+        help: "how long to wait for a stream locked by another collector (e.g. one still exiting after a Logstash restart) before failing (the CLI then exits 3, a Fluent Bit input fails its init); 0 fails at once",
+    },
+    OptionSpec {
+        name: "limit",
+        kind: Kind::Int { min: 1, max: 9999, set: |c, v| c.limit = v as u32 },
+        default: "9999",
+        computed_default: None,
+        help: "page size (bigger pages spend the rate budget better)",
+    },
+    OptionSpec {
+        name: "interval",
+        kind: Kind::Seconds { min: 1, max: 86_400, set: |c, v| c.interval = Duration::from_secs(v) },
+        default: "60",
+        computed_default: None,
+        help: "time between polls once caught up",
+    },
+    OptionSpec {
+        name: "lag",
+        kind: Kind::Seconds { min: 0, max: 86_400, set: |c, v| c.lag = v as i64 },
+        default: "5",
+        computed_default: None,
+        help: "each poll reads up to now - lag",
+    },
+    OptionSpec {
+        name: "overlap",
+        kind: Kind::Seconds { min: 0, max: 7 * 86_400, set: |c, v| c.overlap = v as i64 },
+        default: "600",
+        computed_default: None,
+        help: "each poll re-reads this far before the checkpoint and drops ids already delivered, catching late events",
+    },
+    OptionSpec {
+        name: "max_calls_per_minute",
+        kind: Kind::Int { min: 1, max: 1000, set: |c, v| c.max_calls_per_minute = v as u32 },
+        default: "50",
+        computed_default: None,
+        help: "the share of the org-wide Audit Logs budget (Tier 3: 50/min) this process may use, retries included",
+    },
+    OptionSpec {
+        name: "web_max_calls_per_minute",
+        kind: Kind::Int { min: 1, max: 1000, set: |c, v| c.web_max_calls_per_minute = v as u32 },
+        default: "20",
+        computed_default: None,
+        help: "the same for the Web API log methods (Tier 2: 20/min)",
+    },
+    OptionSpec {
+        name: "timeout",
+        kind: Kind::Seconds { min: 1, max: 600, set: |c, v| c.timeout = Duration::from_secs(v) },
+        default: "30",
+        computed_default: None,
+        help: "time allowed for one HTTP request",
+    },
+    OptionSpec {
+        name: "max_retries",
+        kind: Kind::Int { min: 0, max: 100, set: |c, v| c.max_retries = v as u32 },
+        default: "8",
+        computed_default: None,
+        help: "retries of one request on 5xx, resets, timeouts and bad bodies before giving up",
+    },
+    OptionSpec {
+        name: "stall_warning_after",
+        kind: Kind::Seconds {
+            min: 0,
+            max: 365 * 86_400,
+            set: |c, v| c.stall_warning_after = (v > 0).then(|| Duration::from_secs(v)),
+        },
+        default: "0",
+        computed_default: None,
+        help: "warn when a stream delivered nothing for this long (e.g. 24h); 0 disables",
+    },
+    OptionSpec {
+        name: "format",
+        kind: Kind::Choice {
+            choices: &["raw", "ecs"],
+            set: |c, v| c.format = if v == "ecs" { OutputFormat::Ecs } else { OutputFormat::Raw },
+        },
+        default: "raw",
+        computed_default: None,
+        help: "document format: raw (each entry exactly as Slack sent it) or ecs (an Elastic Common Schema 8.x document, the entry under slack.*; see docs/ECS.md)",
+    },
+    OptionSpec {
+        name: "tls_insecure",
+        kind: Kind::Bool(|c, v| c.tls_insecure = v),
+        default: "false",
+        computed_default: None,
+        help: "DANGEROUS: skip TLS certificate verification (logged loudly)",
+    },
 ];
+
+impl OptionSpec {
+    /// What the option accepts, as errors and the README say it.
+    pub fn accepts(&self) -> String {
+        match &self.kind {
+            Kind::Int { min, max, .. } => format!("a whole number from {min} to {max}"),
+            Kind::Seconds { min, max, .. } => {
+                format!("seconds from {min} to {max}, as a number or with a unit (90s, 5m, 24h, 7d)")
+            }
+            Kind::Bool(_) => "true or false".into(),
+            Kind::Url(_) => "an https:// URL (http:// only to a loopback host)".into(),
+            Kind::Choice { choices, .. } => match choices {
+                [a, b] => format!("{a} or {b}"),
+                _ => format!("one of {}", choices.join(", ")),
+            },
+            Kind::ChoiceList { choices, .. } => format!("a comma list of {}", choices.join(", ")),
+            Kind::ActionList(_) => "a comma list of Slack action names such as user_login,file_downloaded".into(),
+            Kind::Text { accepts, .. } => accepts.to_string(),
+            Kind::Time(_) => {
+                "Unix seconds, an RFC 3339 time (2024-01-31T00:00:00Z) or a relative age (30d, 12h, 90m)".into()
+            }
+        }
+    }
+
+    /// Parses `v` and stores it in `c`; the error names the option, the value and what is
+    /// accepted. `now` resolves relative times.
+    fn apply(&self, c: &mut Config, v: &str, now: i64) -> Result<(), ConfigError> {
+        let key = self.name;
+        let invalid = |value: &str| bad(key, value, &self.accepts());
+        match &self.kind {
+            Kind::Int { min, max, set } => match v.parse::<u64>() {
+                Ok(n) if (*min..=*max).contains(&n) => set(c, n),
+                _ => return Err(invalid(v)),
+            },
+            Kind::Seconds { min, max, set } => match v.parse::<u64>().ok().or_else(|| parse_duration(v)) {
+                Some(n) if (*min..=*max).contains(&n) => set(c, n),
+                _ => return Err(invalid(v)),
+            },
+            Kind::Bool(set) => match v.to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" | "1" => set(c, true),
+                "false" | "off" | "no" | "0" => set(c, false),
+                _ => return Err(invalid(v)),
+            },
+            Kind::Url(set) => set(c, parse_url(key, v)?),
+            Kind::Choice { choices, set } => {
+                let lower = v.to_ascii_lowercase();
+                match choices.iter().find(|ch| **ch == lower) {
+                    Some(ch) => set(c, ch),
+                    None => return Err(invalid(v)),
+                }
+            }
+            Kind::ChoiceList { choices, set } => {
+                let mut picked: Vec<&'static str> = Vec::new();
+                for item in split_list(v) {
+                    let Some(ch) = choices.iter().find(|ch| **ch == item) else {
+                        return Err(invalid(&item));
+                    };
+                    if !picked.contains(ch) {
+                        picked.push(ch);
+                    }
+                }
+                if picked.is_empty() {
+                    return Err(bad(key, v, &format!("at least one of {}", choices.join(", "))));
+                }
+                set(c, picked)
+            }
+            Kind::ActionList(set) => {
+                let mut out: Vec<String> = Vec::new();
+                for a in split_list(v) {
+                    if !is_word(&a) {
+                        return Err(invalid(&a));
+                    }
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+                set(c, out)
+            }
+            Kind::Text { valid, required, set, .. } => {
+                if v.is_empty() {
+                    if *required {
+                        return Err(invalid(v));
+                    }
+                    set(c, None)
+                } else if valid(v) {
+                    set(c, Some(v.to_string()))
+                } else {
+                    return Err(invalid(v));
+                }
+            }
+            Kind::Time(set) => set(c, parse_since(v, now).ok_or_else(|| invalid(v))?),
+        }
+        Ok(())
+    }
+}
+
+/// The option table as Markdown, for README.md and fluent-bit-plugin/README.md (between
+/// `<!-- options:begin -->` and `<!-- options:end -->`; `make options-doc` writes it there).
+pub fn options_markdown() -> String {
+    let mut out = String::from("| option | accepts | default | meaning |\n|---|---|---|---|\n");
+    for o in OPTIONS {
+        let default = if o.default.is_empty() { "—".to_string() } else { format!("`{}`", o.default) };
+        out.push_str(&format!("| `{}` | {} | {default} | {} |\n", o.name, o.accepts(), o.help));
+    }
+    out
+}
+
+/// The line before the generated option table in a Markdown file.
+pub const OPTIONS_DOC_BEGIN: &str =
+    "<!-- options:begin: generated from OPTIONS in src/config.rs by `make options-doc`; do not edit -->";
+/// The line after it.
+pub const OPTIONS_DOC_END: &str = "<!-- options:end -->";
+
+/// `text` with the lines between [`OPTIONS_DOC_BEGIN`] and [`OPTIONS_DOC_END`] replaced by
+/// [`options_markdown`]; `None` when the markers are missing.
+pub fn splice_options_doc(text: &str) -> Option<String> {
+    let (head, rest) = text.split_once(&format!("{OPTIONS_DOC_BEGIN}\n"))?;
+    let (_, tail) = rest.split_once(OPTIONS_DOC_END)?;
+    Some(format!("{head}{OPTIONS_DOC_BEGIN}\n{}{OPTIONS_DOC_END}{tail}", options_markdown()))
+}
+
+/// The warning every front end logs when `tls_insecure` is set.
+pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events";
+
+/// The warning logged when `token_file` can be read by other users.
+pub const TOKEN_FILE_WARNING: &str = "token_file can be read by other users; run chmod 600 on it";
 
 /// A data source of the collector; each becomes one or more streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,6 +492,45 @@ pub struct Config {
     pub tls_insecure: bool,
 }
 
+/// A configuration being built one `key = value` at a time (the C ABI's `slack_audit_config`,
+/// and the path every other front end takes). Each value is checked as it is set, so an error
+/// names the one key at fault; checks across options run in [`ConfigBuilder::build`]. The token
+/// is held as a [`Secret`], so `Debug` never shows it.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+    now: i64,
+}
+
+impl ConfigBuilder {
+    /// Starts from the option table's defaults.
+    pub fn new() -> Result<ConfigBuilder, ConfigError> {
+        Self::new_at(now_unix())
+    }
+
+    /// As [`ConfigBuilder::new`], resolving relative `since` values against `now`.
+    pub fn new_at(now: i64) -> Result<ConfigBuilder, ConfigError> {
+        Ok(ConfigBuilder { config: Config::defaults_at(now)?, now })
+    }
+
+    /// Sets one option. Keys are snake_case (`-` is accepted for `_`, case is ignored); values
+    /// are trimmed. An unknown key or a bad value leaves the builder as it was.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let key = key.trim().replace('-', "_").to_ascii_lowercase();
+        let Some(spec) = OPTIONS.iter().find(|o| o.name == key) else {
+            let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+            return Err(ConfigError(format!("unknown option `{key}`; known options are: {}", known.join(", "))));
+        };
+        spec.apply(&mut self.config, value.trim(), self.now)
+    }
+
+    /// The validated configuration; the builder stays usable.
+    pub fn build(&self) -> Result<Config, ConfigError> {
+        self.config.check()?;
+        Ok(self.config.clone())
+    }
+}
+
 impl Config {
     /// Builds a config from `key = value` pairs (later pairs override earlier ones), starting
     /// from the defaults. Keys are snake_case; `-` is accepted for `_`.
@@ -169,13 +550,11 @@ impl Config {
         V: AsRef<str>,
         I: IntoIterator<Item = (K, V)>,
     {
-        let mut c = Config::defaults();
+        let mut b = ConfigBuilder::new_at(now)?;
         for (key, value) in pairs {
-            let key = key.as_ref().trim().replace('-', "_").to_ascii_lowercase();
-            c.set(&key, value.as_ref().trim(), now)?;
+            b.set(key.as_ref(), value.as_ref())?;
         }
-        c.check()?;
-        Ok(c)
+        b.build()
     }
 
     /// Builds a config from a JSON object (the C ABI and `--config FILE`), then applies `overrides`.
@@ -184,109 +563,62 @@ impl Config {
         Self::from_pairs(pairs.into_iter().chain(overrides.iter().cloned()))
     }
 
-    fn defaults() -> Config {
+    /// Every field is set from the option table's defaults right after; nothing here is a default.
+    fn unset() -> Config {
         Config {
-            token: TokenSource { token: None, token_env: "SLACK_AUDIT_TOKEN".into(), token_file: None },
-            api_url: "https://api.slack.com/audit/v1".into(),
-            web_api_url: "https://slack.com/api".into(),
-            sources: vec![Source::Audit],
+            token: TokenSource { token: None, token_env: String::new(), token_file: None },
+            api_url: String::new(),
+            web_api_url: String::new(),
+            sources: Vec::new(),
             actions: Vec::new(),
             exclude_actions: Vec::new(),
             actor: None,
             entity: None,
-            since: AUDIT_EPOCH,
-            state_dir: default_state_dir(),
-            lock_wait: Duration::from_secs(15),
-            limit: 9999,
-            interval: Duration::from_secs(60),
-            lag: 5,
-            overlap: 600,
-            max_calls_per_minute: 50,
-            web_max_calls_per_minute: 20,
-            timeout: Duration::from_secs(30),
-            max_retries: 8,
+            since: 0,
+            state_dir: PathBuf::new(),
+            lock_wait: Duration::ZERO,
+            limit: 0,
+            interval: Duration::ZERO,
+            lag: 0,
+            overlap: 0,
+            max_calls_per_minute: 0,
+            web_max_calls_per_minute: 0,
+            timeout: Duration::ZERO,
+            max_retries: 0,
             stall_warning_after: None,
             format: OutputFormat::Raw,
             tls_insecure: false,
         }
     }
 
-    fn set(&mut self, key: &str, v: &str, now: i64) -> Result<(), ConfigError> {
-        match key {
-            "token" => self.token.token = non_empty(v).map(|t| Secret::new(t.to_string())),
-            "token_env" => {
-                if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-                    return Err(bad(key, v, "an environment variable name such as SLACK_AUDIT_TOKEN"));
-                }
-                self.token.token_env = v.to_string();
-            }
-            "token_file" => self.token.token_file = non_empty(v).map(PathBuf::from),
-            "api_url" => self.api_url = parse_url(key, v)?,
-            "web_api_url" => self.web_api_url = parse_url(key, v)?,
-            "sources" => {
-                let mut sources = Vec::new();
-                for s in split_list(v) {
-                    let source = match s.as_str() {
-                        "audit" => Source::Audit,
-                        "access" => Source::Access,
-                        "integration" => Source::Integration,
-                        _ => return Err(bad(key, &s, "a comma list of audit, access, integration")),
-                    };
-                    if !sources.contains(&source) {
-                        sources.push(source);
-                    }
-                }
-                if sources.is_empty() {
-                    return Err(bad(key, v, "at least one of audit, access, integration"));
-                }
-                self.sources = sources;
-            }
-            "actions" => self.actions = parse_actions(key, v)?,
-            "exclude_actions" => self.exclude_actions = parse_actions(key, v)?,
-            "actor" => self.actor = parse_id(key, v)?,
-            "entity" => self.entity = parse_id(key, v)?,
-            "since" => {
-                self.since = parse_since(v, now).ok_or_else(|| {
-                    bad(
-                        key,
-                        v,
-                        "Unix seconds, an RFC 3339 time (2024-01-31T00:00:00Z) or a relative age (30d, 12h, 90m)",
-                    )
-                })?
-            }
-            "state_dir" => {
-                if v.is_empty() {
-                    return Err(bad(key, v, "a directory path"));
-                }
-                self.state_dir = PathBuf::from(v);
-            }
-            "lock_wait" => self.lock_wait = Duration::from_secs(parse_seconds(key, v, 0, 3600)?),
-            "limit" => self.limit = parse_int(key, v, 1, 9999)? as u32,
-            "interval" => self.interval = Duration::from_secs(parse_seconds(key, v, 1, 86_400)?),
-            "lag" => self.lag = parse_seconds(key, v, 0, 86_400)? as i64,
-            "overlap" => self.overlap = parse_seconds(key, v, 0, 7 * 86_400)? as i64,
-            "max_calls_per_minute" => self.max_calls_per_minute = parse_int(key, v, 1, 1000)? as u32,
-            "web_max_calls_per_minute" => self.web_max_calls_per_minute = parse_int(key, v, 1, 1000)? as u32,
-            "timeout" => self.timeout = Duration::from_secs(parse_seconds(key, v, 1, 600)?),
-            "max_retries" => self.max_retries = parse_int(key, v, 0, 100)? as u32,
-            "stall_warning_after" => {
-                let secs = parse_seconds(key, v, 0, 365 * 86_400)?;
-                self.stall_warning_after = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            "format" => {
-                self.format = match v.to_ascii_lowercase().as_str() {
-                    "raw" => OutputFormat::Raw,
-                    "ecs" => OutputFormat::Ecs,
-                    _ => return Err(bad(key, v, "raw or ecs")),
-                }
-            }
-            "tls_insecure" => self.tls_insecure = parse_bool(key, v)?,
-            _ => {
-                let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
-                return Err(ConfigError(format!("unknown option `{key}`; known options are: {}", known.join(", "))));
+    /// The defaults of the option table, each applied through its row's parser.
+    fn defaults_at(now: i64) -> Result<Config, ConfigError> {
+        let mut c = Config::unset();
+        for o in OPTIONS {
+            let value = match o.computed_default {
+                Some(f) => f(),
+                None => o.default.to_string(),
+            };
+            if !value.is_empty() {
+                o.apply(&mut c, &value, now)
+                    .map_err(|e| ConfigError(format!("the default of {} is unusable here: {e}", o.name)))?;
             }
         }
-        Ok(())
+        Ok(c)
+    }
+
+    /// The warnings this configuration deserves (`tls_insecure`, a token file other users can
+    /// read). The one place they come from: the collector logs them at start, the CLI commands
+    /// that contact Slack without a collector log them once.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.tls_insecure {
+            out.push(TLS_INSECURE_WARNING);
+        }
+        if self.token_file_world_readable() {
+            out.push(TOKEN_FILE_WARNING);
+        }
+        out
     }
 
     /// Checks that need several options at once.
@@ -337,66 +669,12 @@ impl Config {
     }
 }
 
-fn non_empty(v: &str) -> Option<&str> {
-    (!v.is_empty()).then_some(v)
-}
-
 fn split_list(v: &str) -> Vec<String> {
     v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-fn parse_actions(key: &str, v: &str) -> Result<Vec<String>, ConfigError> {
-    let list = split_list(v);
-    for a in &list {
-        if !a.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-            return Err(bad(key, a, "a comma list of Slack action names such as user_login,file_downloaded"));
-        }
-    }
-    let mut out: Vec<String> = Vec::new();
-    for a in list {
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    }
-    Ok(out)
-}
-
-fn parse_id(key: &str, v: &str) -> Result<Option<String>, ConfigError> {
-    if v.is_empty() {
-        return Ok(None);
-    }
-    if !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-        return Err(bad(key, v, "a Slack id such as W123ABC456"));
-    }
-    Ok(Some(v.to_string()))
-}
-
-fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    match v.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad(key, v, &format!("a whole number from {min} to {max}"))),
-    }
-}
-
-/// Seconds as a plain number or a duration with a unit (`90s`, `5m`, `24h`, `7d`).
-fn parse_seconds(key: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    let secs = v.parse::<u64>().ok().or_else(|| parse_duration(v));
-    match secs {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad(key, v, &format!("seconds from {min} to {max}, as a number or with a unit (90s, 5m, 24h, 7d)"))),
-    }
-}
-
 fn parse_duration(v: &str) -> Option<u64> {
     humantime::parse_duration(v).ok().map(|d| d.as_secs())
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "on" | "yes" | "1" => Ok(true),
-        "false" | "off" | "no" | "0" => Ok(false),
-        _ => Err(bad(key, v, "true or false")),
-    }
 }
 
 /// `since`: Unix seconds, RFC 3339, or an age relative to `now` such as `30d`.
@@ -569,6 +847,126 @@ mod tests {
         let c = cfg(&[("token", "xoxp-very-secret")]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
+    }
+
+    #[test]
+    fn every_default_goes_through_its_rows_parser() {
+        // A default the parser refuses would fail here rather than at a user's start-up.
+        let c = Config::defaults_at(1_700_000_000).unwrap();
+        for o in OPTIONS {
+            let mut d = Config::unset();
+            if !o.default.is_empty() && o.computed_default.is_none() {
+                o.apply(&mut d, o.default, 1_700_000_000).unwrap_or_else(|e| panic!("{}: {e}", o.name));
+            }
+        }
+        assert_eq!(c.api_url, "https://api.slack.com/audit/v1");
+        assert_eq!(c.web_api_url, "https://slack.com/api");
+        assert_eq!(
+            (c.lock_wait, c.interval, c.timeout),
+            (Duration::from_secs(15), Duration::from_secs(60), Duration::from_secs(30))
+        );
+        assert_eq!((c.lag, c.overlap, c.web_max_calls_per_minute, c.max_retries), (5, 600, 20, 8));
+        assert_eq!((c.stall_warning_after, c.format, c.tls_insecure), (None, OutputFormat::Raw, false));
+        assert!(c.token.token.is_none() && c.token.token_file.is_none() && c.actor.is_none());
+        assert!(!c.state_dir.as_os_str().is_empty());
+    }
+
+    #[test]
+    fn error_messages_name_the_option_the_value_and_what_is_accepted() {
+        let e = |k: &str, v: &str| cfg(&[(k, v)]).unwrap_err().0;
+        assert_eq!(e("limit", "0"), "option `limit`: invalid value \"0\"; expected a whole number from 1 to 9999");
+        assert_eq!(
+            e("interval", "0"),
+            "option `interval`: invalid value \"0\"; expected seconds from 1 to 86400, as a number or with a unit (90s, 5m, 24h, 7d)"
+        );
+        assert_eq!(e("format", "xml"), "option `format`: invalid value \"xml\"; expected raw or ecs");
+        assert_eq!(
+            e("tls_insecure", "maybe"),
+            "option `tls_insecure`: invalid value \"maybe\"; expected true or false"
+        );
+        assert_eq!(
+            e("sources", " , "),
+            "option `sources`: invalid value \",\"; expected at least one of audit, access, integration"
+        );
+        assert!(
+            e("actions", "user_login,bad name").contains("\"bad name\"; expected a comma list of Slack action names")
+        );
+        assert!(e("actor", "W1 2").contains("expected a Slack id such as W123ABC456"));
+        assert!(e("token_env", "").contains("expected an environment variable name"));
+        assert!(e("state_dir", "").contains("`state_dir`") && e("state_dir", "").contains("a directory path"));
+        assert!(e("api_url", "https://u@x/").contains("no user info"));
+    }
+
+    #[test]
+    fn values_parse_to_the_fields() {
+        let c = cfg(&[
+            ("sources", "access, audit,access"),
+            ("actions", "a,b,a"),
+            ("format", "ECS"),
+            ("tls_insecure", "on"),
+            ("stall_warning_after", "1d"),
+            ("lock_wait", "2m"),
+            ("actor", "W1"),
+            ("entity", ""),
+            ("token_file", "/tmp/t"),
+        ])
+        .unwrap();
+        assert_eq!(c.sources, vec![Source::Access, Source::Audit]);
+        assert_eq!(c.actions, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!((c.format, c.tls_insecure), (OutputFormat::Ecs, true));
+        assert_eq!(c.stall_warning_after, Some(Duration::from_secs(86_400)));
+        assert_eq!(c.lock_wait, Duration::from_secs(120));
+        assert_eq!((c.actor.as_deref(), c.entity.as_deref()), (Some("W1"), None));
+        assert_eq!(c.token.token_file, Some(PathBuf::from("/tmp/t")));
+    }
+
+    #[test]
+    fn builder_keeps_its_state_after_an_error_and_redacts_the_token() {
+        let mut b = ConfigBuilder::new_at(1_700_000_000).unwrap();
+        b.set("Limit", " 100 ").unwrap();
+        b.set("token", "xoxp-builder-secret").unwrap();
+        assert!(b.set("limit", "x").is_err());
+        assert!(b.set("nope", "1").unwrap_err().0.contains("known options are: token,"));
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("builder-secret"), "{shown}");
+        let c = b.build().unwrap();
+        assert_eq!(c.limit, 100);
+        assert_eq!(c.token.token.as_ref().map(Secret::expose), Some("xoxp-builder-secret"));
+        b.set("actions", "a").unwrap();
+        b.set("exclude_actions", "a").unwrap();
+        assert!(b.build().unwrap_err().0.contains("both `actions` and `exclude_actions`"));
+    }
+
+    #[test]
+    fn warnings_come_from_one_place() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "xoxp-x\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = f.to_str().unwrap();
+        assert!(cfg(&[]).unwrap().warnings().is_empty());
+        let c = cfg(&[("tls_insecure", "true"), ("token_file", path)]).unwrap();
+        assert_eq!(c.warnings(), vec![TLS_INSECURE_WARNING, TOKEN_FILE_WARNING]);
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(cfg(&[("token_file", path)]).unwrap().warnings().is_empty());
+    }
+
+    #[test]
+    fn the_markdown_table_has_a_row_per_option_with_what_it_accepts() {
+        let md = options_markdown();
+        assert_eq!(md.lines().count(), OPTIONS.len() + 2);
+        assert!(md.contains("| `limit` | a whole number from 1 to 9999 | `9999` | page size"), "{md}");
+        assert!(md.contains("| `token` | a Slack user token (xoxp-…) | — |"), "{md}");
+    }
+
+    #[test]
+    fn the_table_is_spliced_between_the_markers() {
+        let doc = format!("a\n{OPTIONS_DOC_BEGIN}\nold\n{OPTIONS_DOC_END}\nb\n");
+        let out = splice_options_doc(&doc).unwrap();
+        assert_eq!(out, format!("a\n{OPTIONS_DOC_BEGIN}\n{}{OPTIONS_DOC_END}\nb\n", options_markdown()));
+        assert_eq!(splice_options_doc(&out).unwrap(), out);
+        assert!(splice_options_doc("no markers").is_none());
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! - [`runtime`]: the worker thread and the acknowledging host side;
 //! - [`encode`]: NDJSON and Fluent Bit msgpack, byte by byte;
 //! - [`batch_encode`]: how a batch becomes bytes for a host, for the C ABI and the CLI alike;
-//! - [`ffi`]: the C ABI, one file per C type, every export behind one panic boundary;
+//! - [`ffi`]: the C ABI, one file per C type (the handle, the batch, the key/value config builder),
+//!   every export behind one panic boundary;
 
 pub mod batch_encode;
 pub mod bodypool;

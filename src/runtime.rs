@@ -262,9 +262,6 @@ fn note_streams_left_behind(
     }
 }
 
-/// The warning every front end logs when `tls_insecure` is set.
-pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are NOT verified; anyone on the network path can read the token and forge audit events";
-
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     /// A stream locked by another process is waited for up to `lock_wait`.
@@ -290,11 +287,8 @@ impl Collection {
         wall: Arc<dyn crate::wallclock::WallClock>,
     ) -> Result<Collection, StartError> {
         let logs = Arc::new(LogQueue::default());
-        if cfg.tls_insecure {
-            logs.push(Level::Warn, TLS_INSECURE_WARNING);
-        }
-        if cfg.token_file_world_readable() {
-            logs.push(Level::Warn, "token_file can be read by other users; run chmod 600 on it");
+        for warning in cfg.warnings() {
+            logs.push(Level::Warn, warning);
         }
         let mut stores = Vec::new();
         let mut specs = Vec::new();

@@ -187,14 +187,64 @@ fn plugin_under_valgrind() {
     assert_exactly_once(&sim, &records(&out_a));
 }
 
-/// The plugin reads every option of the table, under the same names.
+/// The plugin reads every option of the table, under the same names: its property list comes
+/// from the library (slack_audit_option_name), each property is passed to the library's config
+/// builder, and Init logs the names it passed.
 #[test]
 fn plugin_option_list_matches_the_option_table() {
-    let header = std::fs::read_to_string(root().join("fluent-bit-plugin/options.h")).unwrap();
-    let body = header.split_once('{').unwrap().1.split_once('}').unwrap().0;
-    let c_names: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
-    let rust_names: Vec<&str> = slack_audit::config::OPTIONS.iter().map(|o| o.name).collect();
-    assert_eq!(c_names, rust_names, "fluent-bit-plugin/options.h differs from config::OPTIONS");
+    build_c();
+    let sim = sim_with(100, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", sim.token())).unwrap();
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let state = dir.path().join("state");
+    // A valid value for every option (not necessarily its default).
+    let values: HashMap<&str, String> = [
+        ("token", sim.token().to_string()),
+        ("token_env", flb::TOKEN_ENV.to_string()),
+        ("token_file", token_file.display().to_string()),
+        ("api_url", sim.audit_url()),
+        ("web_api_url", sim.web_url()),
+        ("sources", "audit".into()),
+        ("actions", "user_login".into()),
+        ("exclude_actions", "file_downloaded".into()),
+        ("actor", "W0".into()),
+        ("entity", "E0".into()),
+        ("since", "2020-01-01T00:00:00Z".into()),
+        ("state_dir", state.display().to_string()),
+        ("lock_wait", "1".into()),
+        ("limit", "77".into()),
+        ("interval", "5m".into()),
+        ("lag", "1".into()),
+        ("overlap", "60".into()),
+        ("max_calls_per_minute", "1000".into()),
+        ("web_max_calls_per_minute", "10".into()),
+        ("timeout", "20".into()),
+        ("max_retries", "3".into()),
+        ("stall_warning_after", "1h".into()),
+        ("format", "ecs".into()),
+        ("tls_insecure", "false".into()),
+    ]
+    .into_iter()
+    .collect();
+    let names: Vec<&str> = slack_audit::config::OPTIONS.iter().map(|o| o.name).collect();
+    let missing: Vec<&&str> = names.iter().filter(|n| !values.contains_key(**n)).collect();
+    assert!(missing.is_empty(), "give this test a valid value for {missing:?}");
+    let props: Vec<String> = names.iter().map(|n| format!("{n}={}", values[n])).collect();
+    let out = dir.path().join("out.txt");
+    let r = run(host(), &["-t", "1500"], &[(&out, props)], sim.token());
+    let stderr = r.stderr();
+    assert!(r.out.status.success(), "{}", describe(&r.out));
+    let line =
+        stderr.lines().find(|l| l.contains("options set from properties: ")).unwrap_or_else(|| panic!("{stderr}"));
+    let listed = line.split_once("options set from properties: ").unwrap().1.split(" (").next().unwrap();
+    assert_eq!(
+        listed.split(", ").collect::<Vec<_>>(),
+        names,
+        "the plugin's property list differs from config::OPTIONS"
+    );
+    assert!(!stderr.contains(sim.token()), "the token reached a log line: {stderr}");
 }
 
 /// Only the FLB* entry points are exported by the deployable .so.

@@ -1,17 +1,19 @@
 //! The repository's promises that are easy to break by accident: docs and header in step with
 //! the code.
 
-use slack_audit::config::OPTIONS;
+use slack_audit::config::{splice_options_doc, OPTIONS, OPTIONS_DOC_BEGIN, OPTIONS_DOC_END};
 
-/// The README's option table lists every option of the option table, with its default.
+/// The option tables of README.md and fluent-bit-plugin/README.md are the ones generated from
+/// config::OPTIONS (`make options-doc` writes them).
 #[test]
-fn readme_documents_every_option() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for o in OPTIONS {
-        let row = readme.lines().find(|l| l.starts_with(&format!("| `{}` |", o.name)));
-        let row = row.unwrap_or_else(|| panic!("README.md has no option row for `{}`", o.name));
-        if !o.default.is_empty() {
-            assert!(row.contains(o.default), "README row for `{}` lacks its default {:?}: {row}", o.name, o.default);
+fn readme_option_tables_are_generated_from_the_option_table() {
+    for file in ["README.md", "fluent-bit-plugin/README.md"] {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let spliced = splice_options_doc(&text)
+            .unwrap_or_else(|| panic!("{file} lacks the {OPTIONS_DOC_BEGIN} ... {OPTIONS_DOC_END} markers"));
+        assert!(spliced == text, "{file}'s option table is out of date: run `make options-doc` and commit it");
+        for o in OPTIONS {
+            assert!(text.contains(&format!("| `{}` | {} |", o.name, o.accepts())), "{file}: no row for `{}`", o.name);
         }
     }
 }

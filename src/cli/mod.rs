@@ -1,6 +1,6 @@
-//! Command-line front end. Flags are generated from the option table
-//! ([`slack_audit::config::OPTIONS`]) so the CLI, JSON config and Fluent Bit properties never
-//! drift apart.
+//! Command-line front end. Flags (and their `SLACK_AUDIT_*` variables and help) are generated
+//! from the option table ([`slack_audit::config::OPTIONS`]) so the CLI, JSON config, C ABI and
+//! Fluent Bit properties never drift apart.
 
 mod check;
 mod man;
@@ -16,7 +16,7 @@ mod stdout;
 mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use slack_audit::config::{Config, OPTIONS};
+use slack_audit::config::{self, Config, OPTIONS};
 use slack_audit::logs::Level;
 use std::time::Duration;
 
@@ -40,11 +40,9 @@ fn option_args() -> Vec<Arg> {
         .iter()
         .map(|o| {
             let long: &'static str = Box::leak(o.name.replace('_', "-").into_boxed_str());
-            let help: &'static str = if o.default.is_empty() {
-                o.help
-            } else {
-                Box::leak(format!("{} [default: {}]", o.help, o.default).into_boxed_str())
-            };
+            let default = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+            let help: &'static str =
+                Box::leak(format!("{}. Accepts {}{default}", o.help, o.accepts()).into_boxed_str());
             let arg = Arg::new(o.name).long(long).value_name("VALUE").help(help).action(ArgAction::Set);
             // Every option can also come from SLACK_AUDIT_<NAME> (handy under Logstash or
             // systemd); the token has its own variable, named by `token_env`.
@@ -186,6 +184,12 @@ fn command() -> Command {
                 .arg(Arg::new("raw").long("raw").action(ArgAction::SetTrue).help("Print the exposition as served")),
         )
         .subcommand(
+            Command::new("options-doc")
+                .hide(true)
+                .about("Write the option table into Markdown files between their options:begin/end markers (`make options-doc`)")
+                .arg(Arg::new("files").value_name("FILE").num_args(1..).required(true).help("Markdown files to update")),
+        )
+        .subcommand(
             Command::new("man")
                 .hide(true)
                 .about("Write one man page per command into a directory (used by `make deb`)")
@@ -219,6 +223,9 @@ pub fn main() -> i32 {
             ),
         };
         return stats_cmd::stats(&url, m.get_flag("raw"));
+    }
+    if name == "options-doc" {
+        return options_doc(m.get_many::<String>("files").into_iter().flatten());
     }
     if name == "man" {
         let dir = m.get_one::<String>("out").map(String::as_str).unwrap_or(".");
@@ -264,10 +271,13 @@ pub fn main() -> i32 {
         }
     };
     let yes = m.try_get_one::<bool>("yes").ok().flatten().copied().unwrap_or(false);
-    // `run` logs this through the collection; the commands that contact Slack directly must
-    // say it too, or `check --tls-insecure true` would skip verification silently.
-    if cfg.tls_insecure && matches!(name, "check" | "actions" | "schemas" | "validate") {
-        ui.log(Level::Warn, slack_audit::runtime::TLS_INSECURE_WARNING);
+    // `run` logs these through the collection (Collection::start); the commands that use the
+    // token or contact Slack without one must say them too, or `check --tls-insecure true`
+    // would skip verification silently.
+    if matches!(name, "check" | "actions" | "schemas" | "validate") {
+        for warning in cfg.warnings() {
+            ui.log(Level::Warn, warning);
+        }
     }
     match name {
         "run" => {
@@ -297,13 +307,40 @@ pub fn main() -> i32 {
     }
 }
 
+/// Regenerates the option table in each Markdown file (README.md, fluent-bit-plugin/README.md);
+/// tests/repo_consistency.rs fails when one is out of date.
+fn options_doc<'a>(files: impl Iterator<Item = &'a String>) -> i32 {
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("slack-audit options-doc: cannot read {path}: {e}");
+                return exit::OUTPUT;
+            }
+        };
+        let Some(new) = config::splice_options_doc(&text) else {
+            eprintln!(
+                "slack-audit options-doc: {path} has no {} ... {} markers; add them where the table goes",
+                config::OPTIONS_DOC_BEGIN,
+                config::OPTIONS_DOC_END
+            );
+            return exit::CONFIG;
+        };
+        if new != text {
+            if let Err(e) = std::fs::write(path, new) {
+                eprintln!("slack-audit options-doc: cannot write {path}: {e}");
+                return exit::OUTPUT;
+            }
+            println!("updated {path}");
+        }
+    }
+    exit::OK
+}
+
 /// Offline: options parse, the token can be found (not sent anywhere), state_dir is usable.
 fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
     if let Err(e) = cfg.resolve_token() {
         ui.log(Level::Warn, &e.0);
-    }
-    if cfg.token_file_world_readable() {
-        ui.log(Level::Warn, "token_file can be read by other users; run chmod 600 on it");
     }
     let streams: Vec<String> = slack_audit::collector::streams_for(cfg).into_iter().map(|s| s.name).collect();
     println!(

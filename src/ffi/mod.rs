@@ -24,6 +24,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub(crate) mod boundary;
+pub(crate) mod config;
 pub(crate) mod registry;
 
 // The C types, in the order cbindgen writes them into the header (after this file's items).

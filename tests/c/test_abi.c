@@ -600,6 +600,148 @@ out:
     slack_audit_shutdown(h);
 }
 
+/* ---- The key/value config builder ---- */
+
+static slack_audit_config *builder_for(const char *url, const char *sub, const char *token)
+{
+    char dir[1024], err[512];
+    slack_audit_config *cfg = NULL;
+    slack_audit_status st = slack_audit_config_new(&cfg, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_OK && cfg, "config_new: %d %s", (int)st, err);
+    if (st != SLACK_AUDIT_OK) {
+        return NULL;
+    }
+    snprintf(dir, sizeof dir, "%s/%s", state_root, sub);
+    const char *pairs[][2] = {{"token", token},          {"api_url", url},  {"state_dir", dir},
+                              {"limit", "5000"},         {"max-calls-per-minute", "1000"},
+                              {"max_retries", "2"},      {"timeout", "5s"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        st = slack_audit_config_set(cfg, pairs[i][0], pairs[i][1], err, sizeof err);
+        CHECK(st == SLACK_AUDIT_OK, "config_set %s: %d %s", pairs[i][0], (int)st, err);
+    }
+    return cfg;
+}
+
+#define CANARY "xoxp-builder-canary-5150"
+
+static void test_config_builder(void)
+{
+    char err[1024];
+    slack_audit *h = NULL;
+    slack_audit_status st;
+
+    /* The option list. */
+    size_t n = slack_audit_option_count();
+    CHECK(n >= 20, "option_count %zu", n);
+    CHECK(slack_audit_option_name(0) && strcmp(slack_audit_option_name(0), "token") == 0, "option 0");
+    int has_state_dir = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = slack_audit_option_name(i);
+        CHECK(name && *name, "option %zu has no name", i);
+        has_state_dir |= name && strcmp(name, "state_dir") == 0;
+    }
+    CHECK(has_state_dir, "state_dir is not in the option list");
+    CHECK(slack_audit_option_name(n) == NULL && slack_audit_option_name((size_t)-1) == NULL, "past the end");
+
+    /* Happy path: a builder collects everything from the simulator. */
+    slack_audit_config *cfg = builder_for(audit_url, "builder", TOKEN);
+    st = slack_audit_new_from_config(cfg, &h, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_OK && h, "new_from_config: %d %s", (int)st, err);
+    /* Borrowed: the config can still be changed; the running collector does not see it. */
+    st = slack_audit_config_set(cfg, "limit", "10", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_OK, "set after new_from_config: %d %s", (int)st, err);
+    /* A second collector from the same config meets the first one's lock. */
+    slack_audit *h2 = NULL;
+    st = slack_audit_new_from_config(cfg, &h2, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_STATE && h2 == NULL, "second collector on a locked state: %d %s", (int)st, err);
+    if (h) {
+        struct idset ids = {0};
+        size_t dups = 0, batches = 0;
+        if (idset_init(&ids, expected) == 0) {
+            size_t events = drain(h, &ids, &dups, &batches);
+            CHECK(events == expected && ids.len == expected && dups == 0,
+                  "builder drain: %zu events, %zu distinct, %zu duplicates, expected %zu", events, ids.len, dups,
+                  expected);
+            /* limit 5000 reached the collector: no batch holds more. */
+            CHECK(batches * 5000 >= expected, "%zu batches for %zu events with limit 5000", batches, expected);
+        }
+        idset_free(&ids);
+    }
+    slack_audit_shutdown(h);
+    h = NULL;
+
+    /* Unknown key and bad value: SLACK_AUDIT_CONFIG naming the key and what is accepted. */
+    st = slack_audit_config_set(cfg, "limitt", "5", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && strstr(err, "`limitt`") && strstr(err, "state_dir"), "unknown key: %d %s",
+          (int)st, err);
+    st = slack_audit_config_set(cfg, "limit", "0", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && strstr(err, "`limit`") && strstr(err, "from 1 to 9999"), "bad value: %d %s",
+          (int)st, err);
+    st = slack_audit_config_set(cfg, "sources", "audit,nope", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && strstr(err, "\"nope\"") && strstr(err, "audit, access, integration"),
+          "bad list item: %d %s", (int)st, err);
+    st = slack_audit_config_set(cfg, "actor", "\xff", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_INVALID_ARGUMENT && strstr(err, "UTF-8") && strstr(err, "`actor`"), "non-UTF-8 value: %d %s",
+          (int)st, err);
+    /* Options in conflict are found when the collector is made. */
+    slack_audit_config_set(cfg, "actions", "user_login", err, sizeof err);
+    slack_audit_config_set(cfg, "exclude_actions", "user_login", err, sizeof err);
+    st = slack_audit_new_from_config(cfg, &h, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && h == NULL && strstr(err, "exclude_actions"), "conflict: %d %s", (int)st, err);
+
+    /* NULLs. */
+    CHECK(slack_audit_config_new(NULL, err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT, "config_new(NULL)");
+    CHECK(slack_audit_config_set(NULL, "limit", "5", err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT,
+          "set(NULL config)");
+    CHECK(slack_audit_config_set(cfg, NULL, "5", NULL, 0) == SLACK_AUDIT_INVALID_ARGUMENT, "set(NULL key)");
+    CHECK(slack_audit_config_set(cfg, "limit", NULL, err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT,
+          "set(NULL value)");
+    CHECK(slack_audit_new_from_config(NULL, &h, err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT && h == NULL,
+          "new_from_config(NULL config)");
+    CHECK(slack_audit_new_from_config(cfg, NULL, err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT,
+          "new_from_config(NULL out)");
+    slack_audit_config_free(NULL);
+
+    /* Misuse after free: every call says the config is not live; freeing again does nothing. */
+    slack_audit_config_free(cfg);
+    slack_audit_config_free(cfg);
+    st = slack_audit_config_set(cfg, "limit", "5", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_INVALID_HANDLE && strstr(err, "not live"), "set after free: %d %s", (int)st, err);
+    h = (slack_audit *)0x1;
+    st = slack_audit_new_from_config(cfg, &h, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_INVALID_HANDLE && h == (slack_audit *)0x1, "new_from_config after free: %d %s", (int)st,
+          err);
+    h = NULL;
+
+    /* The token never appears in a message: a refused token, through errors, logs and stats. */
+    cfg = builder_for(bad_url, "builder-canary", CANARY);
+    st = slack_audit_config_set(cfg, "limit", "0", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && !strstr(err, "canary"), "a bad value is named, the token is not: %s", err);
+    st = slack_audit_config_set(cfg, "token_fil", "x", err, sizeof err);
+    CHECK(st == SLACK_AUDIT_CONFIG && !strstr(err, "canary"), "unknown key, the token is not named: %s", err);
+    st = slack_audit_new_from_config(cfg, &h, err, sizeof err);
+    CHECK(st == SLACK_AUDIT_OK, "new_from_config (refused token): %d %s", (int)st, err);
+    slack_audit_config_free(cfg);
+    if (h) {
+        double deadline = now_s() + 30.0;
+        do {
+            slack_audit_batch *b = NULL;
+            st = slack_audit_collect(h, 200, &b, err, sizeof err);
+            slack_audit_batch_free(b);
+        } while (st != SLACK_AUDIT_PERMANENT && now_s() < deadline);
+        CHECK(st == SLACK_AUDIT_PERMANENT, "refused token: %d %s", (int)st, err);
+        CHECK(!strstr(err, "canary"), "the token is in the error: %s", err);
+        char msg[1024], stats[8192];
+        int32_t level = SLACK_AUDIT_LOG_NONE;
+        while (slack_audit_next_log(h, &level, msg, sizeof msg) == SLACK_AUDIT_OK && level != SLACK_AUDIT_LOG_NONE) {
+            CHECK(!strstr(msg, "canary"), "the token is in a log line: %s", msg);
+        }
+        st = slack_audit_stats(h, stats, sizeof stats, NULL);
+        CHECK(st == SLACK_AUDIT_OK && !strstr(stats, "canary"), "the token is in the stats: %s", stats);
+    }
+    slack_audit_shutdown(h);
+}
+
 int main(int argc, char **argv)
 {
     struct idset ids = {0};
@@ -669,6 +811,7 @@ int main(int argc, char **argv)
     test_panic();
     test_permanent();
     test_stale_pointers();
+    test_config_builder();
 
 out:
     slack_audit_shutdown(h);
