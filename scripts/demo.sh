@@ -34,7 +34,7 @@ echo "== the first 2 events, exactly as Slack sent them (one JSON object per lin
 head -n 2 "$work/events.ndjson" | cut -c1-400 | sed 's/$/…/'
 echo
 echo "== the checkpoint (state file, mode $(stat -c %a "$work/state/audit.json")):"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["state"]; print("   schema", d["schema"], "| checkpoint", s["checkpoint"], "| delivered", s["delivered_total"], "| boundary ids kept", len(s["seen"]))' "$work/state/audit.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["state"]; a=s["audit"]; print("   schema", d["schema"], "| checkpoint", a["checkpoint"], "| delivered", s["delivered_total"], "| boundary ids kept", len(a["seen"]))' "$work/state/audit.json"
 echo
 echo "== running again: only what is new since the checkpoint is read"
 "$BIN" run --once --api-url "$url/audit/v1" --state-dir "$work/state" --limit 2000 --progress-every 0 \
