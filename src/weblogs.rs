@@ -75,6 +75,11 @@ pub struct Walk {
     pub prev: Option<i64>,
     /// Every row so far came newest first.
     pub sorted: bool,
+    /// The rows per page this walk was read with, when its pages are numbered (integration
+    /// logs): page N holds other rows at another page size. `None` in files that did not
+    /// record it (schema 1) and for cursor walks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
 }
 
 /// The next page to ask for.
@@ -107,10 +112,35 @@ impl WebState {
             if self.walked_at.is_some_and(|w| now <= w) {
                 return None;
             }
-            self.inflight = Some(Walk { before: now, cursor: None, pages: 0, newest: None, prev: None, sorted: true });
+            self.inflight = Some(Walk {
+                before: now,
+                cursor: None,
+                pages: 0,
+                newest: None,
+                prev: None,
+                sorted: true,
+                page_size: None,
+            });
         }
         let w = self.inflight.as_ref()?;
         Some(WebRequest { before: w.before, cursor: w.cursor.clone() })
+    }
+
+    /// [`plan`](Self::plan) for a walk over numbered pages of `page_size` rows. A walk resumed
+    /// with another page size (`limit` changed between runs), or from a file that did not record
+    /// one, starts again at the first page: continuing at page N would skip or repeat rows.
+    /// Rows it delivered already are known, so they are dropped, not delivered twice.
+    pub fn plan_paged(&mut self, now: i64, page_size: u32) -> Option<WebRequest> {
+        if let Some(w) = self.inflight.as_mut() {
+            if w.cursor.is_some() && w.page_size != Some(page_size) {
+                *w = Walk { cursor: None, pages: 0, prev: None, sorted: true, ..w.clone() };
+            }
+        }
+        let req = self.plan(now)?;
+        if let Some(w) = self.inflight.as_mut() {
+            w.page_size = Some(page_size);
+        }
+        Some(req)
     }
 
     /// Slack's clock says it is `now`: a walk planned by a local clock running ahead gets its
@@ -259,6 +289,55 @@ mod tests {
 
     fn rows(n: usize, base: i64) -> Vec<(String, i64)> {
         (0..n).map(|i| (format!("k{i:04}"), base + i as i64)).collect()
+    }
+
+    /// An in-memory integrationLogs: rows served newest first, `size` per page, cursor = the
+    /// next page number (1-based), as Slack's `page` paging.
+    fn serve_numbered(rows: &[(String, i64)], size: usize, req: &WebRequest) -> (Vec<(String, i64)>, String) {
+        let page: usize = req.cursor.as_deref().map(|c| c.parse().unwrap()).unwrap_or(1);
+        let mut all = rows.to_vec();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+        let (from, to) = (((page - 1) * size).min(all.len()), (page * size).min(all.len()));
+        let next = if to < all.len() { (page + 1).to_string() } else { String::new() };
+        (all[from..to].to_vec(), next)
+    }
+
+    #[test]
+    fn a_numbered_walk_resumed_with_another_page_size_starts_again_and_skips_nothing() {
+        let data = rows(100, 1_000);
+        let mut pages_read = |s: &mut WebState, size: u32, pages: usize, out: &mut Vec<(String, i64)>| {
+            for _ in 0..pages {
+                let Some(req) = s.plan_paged(5_000, size) else { return };
+                let (page, next) = serve_numbered(&data, size as usize, &req);
+                let v = s.on_page(page.iter().map(|(k, d)| (k.as_str(), *d)), &next, &POLICY);
+                out.extend(page.iter().zip(&v.deliver).filter(|(_, d)| **d).map(|(r, _)| r.clone()));
+                if v.walk_done {
+                    return;
+                }
+            }
+        };
+        for (first, then, recorded) in [(30, 7, true), (7, 30, true), (30, 7, false)] {
+            let mut s = WebState::default();
+            let mut out = Vec::new();
+            pages_read(&mut s, first, 2, &mut out);
+            assert_eq!(out.len(), 2 * first as usize);
+            // A restart that reads the saved walk (schema 1 did not record the page size).
+            let mut saved: WebState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+            if !recorded {
+                saved.inflight.as_mut().unwrap().page_size = None;
+            }
+            pages_read(&mut saved, then, 1_000, &mut out);
+            let mut got = out.clone();
+            got.sort();
+            got.dedup();
+            assert_eq!(got.len(), out.len(), "{first} then {then}: a row delivered twice");
+            assert_eq!(got, data, "{first} then {then} (recorded {recorded}): rows skipped");
+        }
+        // Same page size: the walk goes on where it was (page 3), nothing read again.
+        let mut s = WebState::default();
+        let mut out = Vec::new();
+        pages_read(&mut s, 30, 2, &mut out);
+        assert_eq!(s.plan_paged(5_000, 30).unwrap().cursor.as_deref(), Some("3"));
     }
 
     #[test]

@@ -7,10 +7,15 @@ use crate::fnv::fnv1a;
 use crate::weblogs::WebRequest;
 use serde::Deserialize;
 
+/// The rows per page asked for with `limit`: Slack takes 1 to 1000 here.
+pub fn integration_page_size(limit: u32) -> u32 {
+    limit.clamp(1, 1000)
+}
+
 /// `GET {base}/team.integrationLogs?count=…&page=…`: the walk's "cursor" is the page number.
-pub fn integration_logs_url(base: &str, count: u32, req: &WebRequest) -> String {
+pub fn integration_logs_url(base: &str, limit: u32, req: &WebRequest) -> String {
     let page = req.cursor.as_deref().and_then(|c| c.parse::<u32>().ok()).unwrap_or(1);
-    format!("{base}/team.integrationLogs?count={}&page={page}", count.clamp(1, 1000))
+    format!("{base}/team.integrationLogs?count={}&page={page}", integration_page_size(limit))
 }
 
 /// Reads a 200 answer of `team.integrationLogs` for page `page`. Each log's id is a hash of

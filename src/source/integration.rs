@@ -4,7 +4,7 @@
 use super::{walk, Accepted, Ctx, Request, SourceKind, SourceState, StreamSpec};
 use crate::config::{Config, Source};
 use crate::governor::Tier;
-use crate::slack::integration::{integration_logs_url, parse_integration_page};
+use crate::slack::integration::{integration_logs_url, integration_page_size, parse_integration_page};
 use crate::slack::web::classify_web_failure;
 use crate::slack::{ApiError, AuditFilter, Page};
 use std::time::Duration;
@@ -37,7 +37,7 @@ impl SourceKind for Integration {
     }
 
     fn plan(&self, _spec: &StreamSpec, state: &mut SourceState, ctx: &Ctx) -> Option<Request> {
-        let req = walk::plan(state_mut(state), ctx)?;
+        let req = walk::plan_paged(state_mut(state), ctx, integration_page_size(ctx.cfg.limit))?;
         Some(Request {
             url: integration_logs_url(&ctx.cfg.web_api_url, ctx.cfg.limit, &req),
             // A page number never expires: `invalid_cursor` here is Slack's fault.

@@ -15,6 +15,11 @@ pub(super) fn plan(state: &mut WebState, ctx: &Ctx) -> Option<WebRequest> {
     state.plan(ctx.now)
 }
 
+/// Plan for a walk over numbered pages of `page_size` rows (see [`WebState::plan_paged`]).
+pub(super) fn plan_paged(state: &mut WebState, ctx: &Ctx, page_size: u32) -> Option<WebRequest> {
+    state.plan_paged(ctx.now, page_size)
+}
+
 /// The text logged when a walk's cursor expired.
 pub(super) const INVALID_CURSOR: &str =
     "cursor expired (invalid_cursor); walking again from the newest row (rows delivered already are dropped)";
