@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn a_numbered_walk_resumed_with_another_page_size_starts_again_and_skips_nothing() {
         let data = rows(100, 1_000);
-        let mut pages_read = |s: &mut WebState, size: u32, pages: usize, out: &mut Vec<(String, i64)>| {
+        let pages_read = |s: &mut WebState, size: u32, pages: usize, out: &mut Vec<(String, i64)>| {
             for _ in 0..pages {
                 let Some(req) = s.plan_paged(5_000, size) else { return };
                 let (page, next) = serve_numbered(&data, size as usize, &req);
