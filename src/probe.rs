@@ -82,6 +82,20 @@ pub fn unknown_actions(cfg: &Config, known: &BTreeSet<String>) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A missing token is a configuration error, found before anything is sent.
+    #[test]
+    fn a_missing_token_is_a_config_error_that_says_so() {
+        let cfg =
+            Config::from_pairs([("token_env", "SLACK_AUDIT_TEST_PROBE_UNSET"), ("api_url", "http://127.0.0.1:9/x")])
+                .unwrap();
+        let e = check(&cfg).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Config, "{e}");
+        assert!(
+            e.message().starts_with("token missing: ") && e.message().contains("SLACK_AUDIT_TEST_PROBE_UNSET"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn action_names_are_collected_from_every_group() {
         let v = serde_json::json!({"actions": {"user": ["user_login", "user_logout"], "file": ["file_downloaded"]}});

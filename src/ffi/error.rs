@@ -60,6 +60,43 @@ mod tests {
         }
     }
 
+    /// The statuses that only library errors have are returned through [`status`] alone: no
+    /// export picks one itself (tests aside), so a kind cannot mean two statuses.
+    #[test]
+    fn no_export_maps_a_library_error_itself() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ffi");
+        let mut scanned = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // mod.rs declares the statuses, this file maps them.
+            if !name.ends_with(".rs") || name == "mod.rs" || name == "error.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The code before the tests, without comments (the docs name the statuses).
+            let code: String = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            for s in [
+                SLACK_AUDIT_CONFIG,
+                SLACK_AUDIT_STATE,
+                SLACK_AUDIT_PERMANENT,
+                SLACK_AUDIT_TRANSIENT,
+                SLACK_AUDIT_TOO_MANY_PENDING,
+            ] {
+                let s = format!("{s:?}");
+                assert!(!code.contains(&s), "src/ffi/{name} returns {s} itself; return the Error and let `?` map it");
+            }
+            scanned += 1;
+        }
+        assert!(scanned >= 4, "only {scanned} files in {dir}");
+    }
+
     /// The message goes to the caller's buffer unchanged.
     #[test]
     fn a_failure_keeps_the_message() {
