@@ -166,7 +166,7 @@ pub struct Collection {
     stats: Arc<Mutex<Stats>>,
     logs: Arc<LogQueue>,
     pending: VecDeque<Pending>,
-    /// A permanent failure: every later collect reports it.
+    /// Slack's refusal (`ErrorKind::Refused`): every later collect reports it.
     failed: Option<Error>,
     caught_up: bool,
     worker_done: Option<mpsc::Receiver<()>>,
