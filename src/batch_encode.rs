@@ -9,6 +9,7 @@
 
 use crate::collector::Batch;
 use crate::encode::{self, EncodeError};
+use crate::error::Error;
 
 /// Key of the Fluent Bit record metadata that names the source, when it is tagged.
 const SOURCE_KEY: &str = "source";
@@ -41,10 +42,10 @@ pub fn fluent_bit_event(out: &mut Vec<u8>, batch: &Batch, i: usize, tag_source: 
 
 /// The whole batch as concatenated Fluent Bit records, in batch order. An error names the
 /// entry (its index in the batch); nothing but a broken fallback can cause one.
-pub fn fluent_bit(batch: &Batch, tag_source: bool) -> Result<Vec<u8>, String> {
+pub fn fluent_bit(batch: &Batch, tag_source: bool) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(capacity(batch));
     for i in 0..batch.len() {
-        fluent_bit_event(&mut out, batch, i, tag_source).map_err(|e| format!("entry {i}: {e}"))?;
+        fluent_bit_event(&mut out, batch, i, tag_source).map_err(|e| Error::output(format!("entry {i}: {e}")))?;
     }
     Ok(out)
 }

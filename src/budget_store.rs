@@ -14,6 +14,7 @@
 //!
 //! The pure part ([`admit`], [`block`]) takes `now` as an argument; [`BudgetStore`] does the I/O.
 
+use crate::error::Error;
 use crate::governor::{Budget, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -140,7 +141,7 @@ impl BudgetStore {
     }
 
     /// Takes a slot now: `Ok(None)`, or `Ok(Some(wait))` when the host's budget is spent.
-    pub fn try_acquire(&self) -> Result<Option<Duration>, String> {
+    pub fn try_acquire(&self) -> Result<Option<Duration>, Error> {
         self.update(|shared, now| match admit(shared, now, self.max_calls) {
             Ok(()) => (None, true),
             Err(next) => (Some(Duration::from_millis(next.saturating_sub(now).max(1))), false),
@@ -148,7 +149,7 @@ impl BudgetStore {
     }
 
     /// Shares a 429's Retry-After with every process on this host.
-    pub fn on_rate_limited(&self, retry_after: Duration) -> Result<(), String> {
+    pub fn on_rate_limited(&self, retry_after: Duration) -> Result<(), Error> {
         self.update(|shared, now| {
             block(shared, now, retry_after);
             ((), true)
@@ -162,12 +163,12 @@ impl BudgetStore {
 
     /// Reads the file under an exclusive lock, lets `f` change this tier's entry and writes the
     /// file back (still under the lock, so readers never see half of it) when `f` says so.
-    fn update<R>(&self, f: impl FnOnce(&mut Shared, u64) -> (R, bool)) -> Result<R, String> {
+    fn update<R>(&self, f: impl FnOnce(&mut Shared, u64) -> (R, bool)) -> Result<R, Error> {
         let what = |e: std::io::Error| {
-            format!(
+            Error::state(format!(
                 "cannot use the shared rate budget file {}: {e}; state_dir must be writable by the user running slack-audit (going on with this process's budget only)",
                 self.path.display()
-            )
+            ))
         };
         let mut file: File = OpenOptions::new()
             .read(true)

@@ -10,7 +10,8 @@
 //! side, in order.
 
 use crate::budget_store::BudgetStore;
-use crate::config::{Config, ConfigError, Secret, Source};
+use crate::config::{Config, Secret, Source};
+use crate::error::Error;
 use crate::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
 use crate::http::HttpClient;
 use crate::logs::{Level, LogQueue};
@@ -78,33 +79,6 @@ impl Batch {
     }
 }
 
-/// Why collecting stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CollectError {
-    /// Retrying cannot help: auth, scope, plan, arguments. The message says what to do.
-    Permanent(String),
-    /// Still failing after `max_retries`; a later attempt may succeed.
-    Transient(String),
-    /// Stopped by shutdown or interrupt.
-    Stopped,
-    /// Progress could not be made durable (the message names the state file).
-    State(String),
-    /// The host holds too many batches without acknowledging them.
-    TooManyPending(String),
-}
-
-impl std::fmt::Display for CollectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CollectError::Permanent(m)
-            | CollectError::Transient(m)
-            | CollectError::State(m)
-            | CollectError::TooManyPending(m) => f.write_str(m),
-            CollectError::Stopped => f.write_str("stopped"),
-        }
-    }
-}
-
 struct Stream {
     spec: StreamSpec,
     state: StreamState,
@@ -152,7 +126,7 @@ impl Collector {
         stats: Arc<Mutex<Stats>>,
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
-    ) -> Result<Collector, ConfigError> {
+    ) -> Result<Collector, Error> {
         Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(SystemWallClock))
     }
 
@@ -164,7 +138,7 @@ impl Collector {
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
         wall: Arc<dyn WallClock>,
-    ) -> Result<Collector, ConfigError> {
+    ) -> Result<Collector, Error> {
         let token = cfg.resolve_token()?;
         let now = Instant::now();
         let unix_now = wall.unix();
@@ -260,7 +234,7 @@ impl Collector {
     }
 
     /// Fetches the next page of the next due stream. `Ok(None)`: nothing is due now.
-    pub fn next_batch(&mut self) -> Result<Option<Batch>, CollectError> {
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
         self.check_stalls(self.now());
         let n = self.streams.len();
         for k in 0..n {
@@ -313,7 +287,7 @@ impl Collector {
 
     /// One page of stream `i`, or `None` when it is caught up (then it is due after `interval`).
     /// The same loop for every source: plan, request, parse or classify, accept.
-    fn poll_stream(&mut self, i: usize) -> Result<Option<Batch>, CollectError> {
+    fn poll_stream(&mut self, i: usize) -> Result<Option<Batch>, Error> {
         self.polling = i;
         let kind = self.streams[i].spec.kind();
         let budget = match kind.tier() {
@@ -445,12 +419,12 @@ impl Collector {
                 Ok(page) => return Ok(page),
                 Err(ApiError::InvalidCursor) if req.expiring_cursor => return Err(FetchError::InvalidCursor),
                 Err(ApiError::InvalidCursor) => {
-                    return Err(FetchError::Fatal(CollectError::Permanent(
-                        "Slack answered invalid_cursor to a request without a cursor; this is a Slack-side problem, try again later".into(),
+                    return Err(FetchError::Fatal(Error::refused(
+                        "Slack answered invalid_cursor to a request without a cursor; this is a Slack-side problem, try again later",
                     )))
                 }
                 Err(ApiError::Permanent { message, .. }) => {
-                    return Err(FetchError::Fatal(CollectError::Permanent(message)))
+                    return Err(FetchError::Fatal(Error::refused(message)))
                 }
                 Err(ApiError::RateLimited(after)) => {
                     let wait = after.unwrap_or(self.retry.default_retry_after);
@@ -471,7 +445,7 @@ impl Collector {
                 Err(ApiError::Transient(why)) => {
                     failures += 1;
                     if !self.retry.may_retry(failures) {
-                        return Err(FetchError::Fatal(CollectError::Transient(format!(
+                        return Err(FetchError::Fatal(Error::transient(format!(
                             "giving up after {} attempts: {why}",
                             failures
                         ))));
@@ -486,7 +460,7 @@ impl Collector {
                         s.last_error = Some(why);
                     });
                     if self.stop.sleep(wait) {
-                        return Err(FetchError::Fatal(CollectError::Stopped));
+                        return Err(FetchError::Fatal(Error::stopped()));
                     }
                 }
             }
@@ -498,7 +472,7 @@ impl Collector {
     fn wait_for_slot(&self, budget: &TierBudget) -> Result<(), FetchError> {
         loop {
             if self.stop.is_set() {
-                return Err(FetchError::Fatal(CollectError::Stopped));
+                return Err(FetchError::Fatal(Error::stopped()));
             }
             let now = self.clock.now_ms();
             let next = {
@@ -525,16 +499,16 @@ impl Collector {
             let wait = Duration::from_millis((next - now).clamp(1, 1000));
             self.with_stats(|s| s.budget_waits_ms += wait.as_millis() as u64);
             if self.stop.sleep(wait) {
-                return Err(FetchError::Fatal(CollectError::Stopped));
+                return Err(FetchError::Fatal(Error::stopped()));
             }
         }
     }
 }
 
 impl Collector {
-    fn host_budget_failed(&self, store: &BudgetStore, e: String) {
+    fn host_budget_failed(&self, store: &BudgetStore, e: Error) {
         if store.first_failure() {
-            self.logs.push(Level::Warn, e);
+            self.logs.push(Level::Warn, e.into_message());
         }
     }
 }
@@ -557,7 +531,9 @@ impl TierBudget {
     }
 }
 
+/// What a fetch ends with when it brings no page: an expired cursor (the caller restarts the
+/// sequence; not an error) or an error for the host.
 enum FetchError {
     InvalidCursor,
-    Fatal(CollectError),
+    Fatal(Error),
 }

@@ -6,6 +6,7 @@
 //! and every error names the key, the value and what it accepts. Adding an option is one row of
 //! [`OPTIONS`] plus its [`Config`] field.
 
+use crate::error::Error;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -291,7 +292,7 @@ impl OptionSpec {
 
     /// Parses `v` and stores it in `c`; the error names the option, the value and what is
     /// accepted. `now` resolves relative times.
-    fn apply(&self, c: &mut Config, v: &str, now: i64) -> Result<(), ConfigError> {
+    fn apply(&self, c: &mut Config, v: &str, now: i64) -> Result<(), Error> {
         let key = self.name;
         let invalid = |value: &str| bad(key, value, &self.accepts());
         match &self.kind {
@@ -447,20 +448,9 @@ pub struct TokenSource {
     pub token_file: Option<PathBuf>,
 }
 
-/// A configuration error: which key, what was wrong, what is accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn bad(key: &str, value: &str, accepted: &str) -> ConfigError {
-    ConfigError(format!("option `{key}`: invalid value {value:?}; expected {accepted}"))
+/// A bad value: which key, what was wrong, what is accepted.
+fn bad(key: &str, value: &str, accepted: &str) -> Error {
+    Error::config(format!("option `{key}`: invalid value {value:?}; expected {accepted}"))
 }
 
 /// The validated configuration.
@@ -504,28 +494,28 @@ pub struct ConfigBuilder {
 
 impl ConfigBuilder {
     /// Starts from the option table's defaults.
-    pub fn new() -> Result<ConfigBuilder, ConfigError> {
+    pub fn new() -> Result<ConfigBuilder, Error> {
         Self::new_at(now_unix())
     }
 
     /// As [`ConfigBuilder::new`], resolving relative `since` values against `now`.
-    pub fn new_at(now: i64) -> Result<ConfigBuilder, ConfigError> {
+    pub fn new_at(now: i64) -> Result<ConfigBuilder, Error> {
         Ok(ConfigBuilder { config: Config::defaults_at(now)?, now })
     }
 
     /// Sets one option. Keys are snake_case (`-` is accepted for `_`, case is ignored); values
     /// are trimmed. An unknown key or a bad value leaves the builder as it was.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
         let key = key.trim().replace('-', "_").to_ascii_lowercase();
         let Some(spec) = OPTIONS.iter().find(|o| o.name == key) else {
             let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
-            return Err(ConfigError(format!("unknown option `{key}`; known options are: {}", known.join(", "))));
+            return Err(Error::config(format!("unknown option `{key}`; known options are: {}", known.join(", "))));
         };
         spec.apply(&mut self.config, value.trim(), self.now)
     }
 
     /// The validated configuration; the builder stays usable.
-    pub fn build(&self) -> Result<Config, ConfigError> {
+    pub fn build(&self) -> Result<Config, Error> {
         self.config.check()?;
         Ok(self.config.clone())
     }
@@ -534,7 +524,7 @@ impl ConfigBuilder {
 impl Config {
     /// Builds a config from `key = value` pairs (later pairs override earlier ones), starting
     /// from the defaults. Keys are snake_case; `-` is accepted for `_`.
-    pub fn from_pairs<K, V, I>(pairs: I) -> Result<Config, ConfigError>
+    pub fn from_pairs<K, V, I>(pairs: I) -> Result<Config, Error>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -544,7 +534,7 @@ impl Config {
     }
 
     /// As [`Config::from_pairs`], with "now" given (relative `since` values are resolved against it).
-    pub fn from_pairs_at<K, V, I>(pairs: I, now: i64) -> Result<Config, ConfigError>
+    pub fn from_pairs_at<K, V, I>(pairs: I, now: i64) -> Result<Config, Error>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -558,7 +548,7 @@ impl Config {
     }
 
     /// Builds a config from a JSON object (the C ABI and `--config FILE`), then applies `overrides`.
-    pub fn from_json(json: &str, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
+    pub fn from_json(json: &str, overrides: &[(String, String)]) -> Result<Config, Error> {
         let pairs = json_pairs(json)?;
         Self::from_pairs(pairs.into_iter().chain(overrides.iter().cloned()))
     }
@@ -592,7 +582,7 @@ impl Config {
     }
 
     /// The defaults of the option table, each applied through its row's parser.
-    fn defaults_at(now: i64) -> Result<Config, ConfigError> {
+    fn defaults_at(now: i64) -> Result<Config, Error> {
         let mut c = Config::unset();
         for o in OPTIONS {
             let value = match o.computed_default {
@@ -601,7 +591,7 @@ impl Config {
             };
             if !value.is_empty() {
                 o.apply(&mut c, &value, now)
-                    .map_err(|e| ConfigError(format!("the default of {} is unusable here: {e}", o.name)))?;
+                    .map_err(|e| Error::config(format!("the default of {} is unusable here: {e}", o.name)))?;
             }
         }
         Ok(c)
@@ -622,9 +612,9 @@ impl Config {
     }
 
     /// Checks that need several options at once.
-    fn check(&self) -> Result<(), ConfigError> {
+    fn check(&self) -> Result<(), Error> {
         if let Some(a) = self.actions.iter().find(|a| self.exclude_actions.contains(a)) {
-            return Err(ConfigError(format!(
+            return Err(Error::config(format!(
                 "action {a:?} is in both `actions` and `exclude_actions`; keep it in one of them"
             )));
         }
@@ -632,16 +622,16 @@ impl Config {
     }
 
     /// Resolves the token from `token`, then `token_file`, then the `token_env` variable.
-    pub fn resolve_token(&self) -> Result<Secret, ConfigError> {
+    pub fn resolve_token(&self) -> Result<Secret, Error> {
         if let Some(t) = &self.token.token {
             return Ok(t.clone());
         }
         if let Some(path) = &self.token.token_file {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("option `token_file`: cannot read {}: {e}", path.display())))?;
+                .map_err(|e| Error::config(format!("option `token_file`: cannot read {}: {e}", path.display())))?;
             let line = text.lines().next().unwrap_or("").trim();
             if line.is_empty() {
-                return Err(ConfigError(format!(
+                return Err(Error::config(format!(
                     "option `token_file`: {} is empty; put the xoxp- token on its first line",
                     path.display()
                 )));
@@ -650,7 +640,7 @@ impl Config {
         }
         match std::env::var(&self.token.token_env) {
             Ok(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim().to_string())),
-            _ => Err(ConfigError(format!(
+            _ => Err(Error::config(format!(
                 "no Slack token: set the environment variable {} (or the option `token_env` to another variable, or `token_file`) to a user token (xoxp-…) of the org owner with the auditlogs:read scope",
                 self.token.token_env
             ))),
@@ -690,7 +680,7 @@ pub fn parse_since(v: &str, now: i64) -> Option<i64> {
 
 /// Accepts `https://…` anywhere and `http://…` only to a loopback host, so a token never
 /// travels in clear text over a network.
-fn parse_url(key: &str, v: &str) -> Result<String, ConfigError> {
+fn parse_url(key: &str, v: &str) -> Result<String, Error> {
     let url = v.trim_end_matches('/');
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad(key, v, "an https:// URL"))?;
     let host_port = rest.split('/').next().unwrap_or("");
@@ -700,7 +690,7 @@ fn parse_url(key: &str, v: &str) -> Result<String, ConfigError> {
     match scheme {
         "https" => Ok(url.to_string()),
         "http" if is_loopback(host_port) => Ok(url.to_string()),
-        "http" => Err(ConfigError(format!(
+        "http" => Err(Error::config(format!(
             "option `{key}`: refusing plain http:// to the non-loopback host in {v:?}: the token would cross the network unencrypted; use https://"
         ))),
         _ => Err(bad(key, v, "an https:// URL")),
@@ -735,11 +725,11 @@ fn default_state_dir() -> PathBuf {
 
 /// Flattens a JSON config object into `key = value` pairs: strings as they are, numbers and
 /// booleans as written, arrays of strings joined with commas.
-fn json_pairs(json: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn json_pairs(json: &str) -> Result<Vec<(String, String)>, Error> {
     let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| ConfigError(format!("config is not valid JSON: {e}")))?;
+        serde_json::from_str(json).map_err(|e| Error::config(format!("config is not valid JSON: {e}")))?;
     let obj = value.as_object().ok_or_else(|| {
-        ConfigError("config must be a JSON object such as {\"state_dir\": \"/var/lib/slack-audit\"}".into())
+        Error::config("config must be a JSON object such as {\"state_dir\": \"/var/lib/slack-audit\"}")
     })?;
     let mut pairs = Vec::with_capacity(obj.len());
     for (k, v) in obj {
@@ -752,14 +742,14 @@ fn json_pairs(json: &str) -> Result<Vec<(String, String)>, ConfigError> {
                 for item in items {
                     match item.as_str() {
                         Some(s) => parts.push(s.to_string()),
-                        None => return Err(ConfigError(format!("option `{k}`: arrays may hold only strings"))),
+                        None => return Err(Error::config(format!("option `{k}`: arrays may hold only strings"))),
                     }
                 }
                 parts.join(",")
             }
             serde_json::Value::Null => continue,
             serde_json::Value::Object(_) => {
-                return Err(ConfigError(format!("option `{k}`: expected a string, number or list, not an object")))
+                return Err(Error::config(format!("option `{k}`: expected a string, number or list, not an object")))
             }
         };
         pairs.push((k.clone(), text));
@@ -775,7 +765,7 @@ pub fn now_unix() -> i64 {
 mod tests {
     use super::*;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
         Config::from_pairs_at(pairs.iter().copied(), 1_700_000_000)
     }
 
@@ -792,17 +782,17 @@ mod tests {
     #[test]
     fn unknown_key_is_named_with_the_known_ones() {
         let e = cfg(&[("limt", "5")]).unwrap_err();
-        assert!(e.0.contains("`limt`") && e.0.contains("limit"), "{e}");
+        assert!(e.message().contains("`limt`") && e.message().contains("limit"), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key_and_the_accepted_range() {
         let e = cfg(&[("limit", "10000")]).unwrap_err();
-        assert!(e.0.contains("`limit`") && e.0.contains("1 to 9999"), "{e}");
+        assert!(e.message().contains("`limit`") && e.message().contains("1 to 9999"), "{e}");
         let e = cfg(&[("sources", "audit,bogus")]).unwrap_err();
-        assert!(e.0.contains("`sources`") && e.0.contains("bogus"), "{e}");
+        assert!(e.message().contains("`sources`") && e.message().contains("bogus"), "{e}");
         let e = cfg(&[("since", "yesterday-ish")]).unwrap_err();
-        assert!(e.0.contains("`since`"), "{e}");
+        assert!(e.message().contains("`since`"), "{e}");
     }
 
     #[test]
@@ -818,7 +808,7 @@ mod tests {
         assert!(cfg(&[("api_url", "http://localhost:1/audit/v1")]).is_ok());
         assert!(cfg(&[("api_url", "http://[::1]:1/audit/v1")]).is_ok());
         let e = cfg(&[("api_url", "http://example.com/audit/v1")]).unwrap_err();
-        assert!(e.0.contains("unencrypted"), "{e}");
+        assert!(e.message().contains("unencrypted"), "{e}");
         assert!(cfg(&[("api_url", "ftp://x")]).is_err());
     }
 
@@ -838,8 +828,8 @@ mod tests {
         assert_eq!(c.limit, 200);
         assert_eq!(c.sources, vec![Source::Audit, Source::Access]);
         assert_eq!(c.actions, vec!["user_login".to_string()]);
-        assert!(Config::from_json("[1]", &[]).unwrap_err().0.contains("JSON object"));
-        assert!(Config::from_json("{", &[]).unwrap_err().0.contains("not valid JSON"));
+        assert!(Config::from_json("[1]", &[]).unwrap_err().into_message().contains("JSON object"));
+        assert!(Config::from_json("{", &[]).unwrap_err().into_message().contains("not valid JSON"));
     }
 
     #[test]
@@ -873,7 +863,7 @@ mod tests {
 
     #[test]
     fn error_messages_name_the_option_the_value_and_what_is_accepted() {
-        let e = |k: &str, v: &str| cfg(&[(k, v)]).unwrap_err().0;
+        let e = |k: &str, v: &str| cfg(&[(k, v)]).unwrap_err().into_message();
         assert_eq!(e("limit", "0"), "option `limit`: invalid value \"0\"; expected a whole number from 1 to 9999");
         assert_eq!(
             e("interval", "0"),
@@ -926,7 +916,7 @@ mod tests {
         b.set("Limit", " 100 ").unwrap();
         b.set("token", "xoxp-builder-secret").unwrap();
         assert!(b.set("limit", "x").is_err());
-        assert!(b.set("nope", "1").unwrap_err().0.contains("known options are: token,"));
+        assert!(b.set("nope", "1").unwrap_err().into_message().contains("known options are: token,"));
         let shown = format!("{b:?}");
         assert!(!shown.contains("builder-secret"), "{shown}");
         let c = b.build().unwrap();
@@ -934,7 +924,7 @@ mod tests {
         assert_eq!(c.token.token.as_ref().map(Secret::expose), Some("xoxp-builder-secret"));
         b.set("actions", "a").unwrap();
         b.set("exclude_actions", "a").unwrap();
-        assert!(b.build().unwrap_err().0.contains("both `actions` and `exclude_actions`"));
+        assert!(b.build().unwrap_err().into_message().contains("both `actions` and `exclude_actions`"));
     }
 
     #[test]
@@ -973,6 +963,6 @@ mod tests {
     fn missing_token_says_what_to_set() {
         let c = cfg(&[("token_env", "SLACK_AUDIT_TEST_UNSET_VAR")]).unwrap();
         let e = c.resolve_token().unwrap_err();
-        assert!(e.0.contains("SLACK_AUDIT_TEST_UNSET_VAR") && e.0.contains("auditlogs:read"), "{e}");
+        assert!(e.message().contains("SLACK_AUDIT_TEST_UNSET_VAR") && e.message().contains("auditlogs:read"), "{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! slack-audit: collects Slack's audit trail into log pipelines.
 //!
 //! One file per concern:
+//! - [`error`]: the one error type, with the kind each front end maps (to a C status, an exit code);
 //! - [`config`]: the option table shared by every front end;
 //! - [`source`]: one module per source (audit, access, integration) and the table of them:
 //!   the per-source plan, request, parse, classify, accept and describe of the poll loop;
@@ -32,6 +33,7 @@ pub mod config;
 pub mod dedupe;
 pub mod ecs;
 pub mod encode;
+pub mod error;
 pub mod ffi;
 pub mod fnv;
 pub mod governor;

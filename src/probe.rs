@@ -2,67 +2,60 @@
 //! actions and schemas (which need no token). Used by `slack-audit check|actions|schemas`.
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::http::HttpClient;
 use crate::sequence::PageRequest;
 use crate::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter};
 use std::collections::BTreeSet;
 
-/// What `check` found, each with what to do about it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum CheckOutcome {
-    /// The token works for the audit API.
-    Ok,
-    /// No token configured.
-    TokenMissing(String),
-    /// Slack refused the token, its scope or the plan (the message says which and what to do).
-    Refused { code: String, message: String },
-    /// Network or Slack trouble: try again later, check connectivity / status.slack.com.
-    Unreachable(String),
-}
-
 /// Makes one cheap audit request (the last minute, one entry) with the configured token.
-pub fn check(cfg: &Config) -> CheckOutcome {
-    let token = match cfg.resolve_token() {
-        Ok(t) => t,
-        Err(e) => return CheckOutcome::TokenMissing(e.0),
-    };
+/// `Ok` when the token works for the audit API. Each error says what was found and what to do:
+/// [`ErrorKind::Config`](crate::error::ErrorKind::Config) "token missing: …" (none configured),
+/// [`ErrorKind::Refused`](crate::error::ErrorKind::Refused) "refused (code): …" (Slack refused
+/// the token, its scope or the plan), [`ErrorKind::Transient`](crate::error::ErrorKind::Transient)
+/// "unreachable: …" (network or Slack trouble: try again later).
+pub fn check(cfg: &Config) -> Result<(), Error> {
+    let token = cfg.resolve_token().map_err(|e| Error::config(format!("token missing: {e}")))?;
     let http = HttpClient::new(cfg.timeout, cfg.tls_insecure);
     let now = crate::config::now_unix();
     let req = PageRequest { oldest: now - 60, latest: now, cursor: None };
     let url = audit_logs_url(&cfg.api_url, &AuditFilter::default(), 1, &req);
+    let refused = |code: String, message: String| Error::refused(format!("refused ({code}): {message}"));
+    let unreachable = |why: String| Error::transient(format!("unreachable: {why}"));
     match http.get(&url, Some(&token)) {
-        Err(e) => CheckOutcome::Unreachable(format!(
+        Err(e) => Err(unreachable(format!(
             "cannot reach {}: {e}; check the network, proxies and api_url",
             cfg.api_url
-        )),
+        ))),
         Ok(resp) if resp.status == 200 => match parse_audit_page(resp.body) {
-            Ok(_) => CheckOutcome::Ok,
-            Err(ApiError::Permanent { code, message }) => CheckOutcome::Refused { code, message },
-            Err(e) => CheckOutcome::Unreachable(format!("Slack's answer was not usable ({e}); try again later")),
+            Ok(_) => Ok(()),
+            Err(ApiError::Permanent { code, message }) => Err(refused(code, message)),
+            Err(e) => Err(unreachable(format!("Slack's answer was not usable ({e}); try again later"))),
         },
         Ok(resp) => match classify_failure(resp.status, resp.retry_after, &resp.body) {
-            ApiError::Permanent { code, message } => CheckOutcome::Refused { code, message },
-            ApiError::RateLimited(_) => CheckOutcome::Unreachable(
+            ApiError::Permanent { code, message } => Err(refused(code, message)),
+            ApiError::RateLimited(_) => Err(unreachable(
                 "Slack answered 429: the org's audit budget is in use by other apps right now; the token could not be checked, try again in a minute".into(),
-            ),
-            e => CheckOutcome::Unreachable(format!("Slack is failing ({e}); try again later or see status.slack.com")),
+            )),
+            e => Err(unreachable(format!("Slack is failing ({e}); try again later or see status.slack.com"))),
         },
     }
 }
 
-/// `GET {api_url}/actions` or `/schemas` (no token needed), as JSON.
-pub fn catalog(cfg: &Config, which: &str) -> Result<serde_json::Value, String> {
+/// `GET {api_url}/actions` or `/schemas` (no token needed), as JSON. Every error is
+/// [`ErrorKind::Transient`](crate::error::ErrorKind::Transient): Slack or the network.
+pub fn catalog(cfg: &Config, which: &str) -> Result<serde_json::Value, Error> {
     let http = HttpClient::new(cfg.timeout, cfg.tls_insecure);
     let url = format!("{}/{which}", cfg.api_url);
-    let resp = http.get(&url, None).map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let resp = http.get(&url, None).map_err(|e| Error::transient(format!("cannot reach {url}: {e}")))?;
     if resp.status != 200 {
-        return Err(format!(
+        return Err(Error::transient(format!(
             "{url} answered HTTP {}: {}",
             resp.status,
             classify_failure(resp.status, resp.retry_after, &resp.body)
-        ));
+        )));
     }
-    serde_json::from_slice(&resp.body).map_err(|e| format!("{url} did not answer JSON: {e}"))
+    serde_json::from_slice(&resp.body).map_err(|e| Error::transient(format!("{url} did not answer JSON: {e}")))
 }
 
 /// Every action name in an `/actions` answer (`{"actions": {"user": [...], ...}}`).
@@ -88,6 +81,20 @@ pub fn unknown_actions(cfg: &Config, known: &BTreeSet<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A missing token is a configuration error, found before anything is sent.
+    #[test]
+    fn a_missing_token_is_a_config_error_that_says_so() {
+        let cfg =
+            Config::from_pairs([("token_env", "SLACK_AUDIT_TEST_PROBE_UNSET"), ("api_url", "http://127.0.0.1:9/x")])
+                .unwrap();
+        let e = check(&cfg).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Config, "{e}");
+        assert!(
+            e.message().starts_with("token missing: ") && e.message().contains("SLACK_AUDIT_TEST_PROBE_UNSET"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn action_names_are_collected_from_every_group() {

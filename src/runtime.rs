@@ -7,40 +7,25 @@
 //! which bounds memory to about two pages. Without read-ahead (the CLI) the worker also waits
 //! for the host to ask for the next batch: one page alive.
 
-use crate::collector::{streams_for, Batch, CollectError, Collector};
-use crate::config::{Config, ConfigError};
+use crate::collector::{streams_for, Batch, Collector};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
 use crate::logs::{Level, LogQueue};
 use crate::signal::StopSignal;
 use crate::source::StreamState;
-use crate::state::{open_stream_waiting, StateError, StreamStore};
+use crate::state::{open_stream_waiting, StreamStore};
 use crate::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Why a collection could not start.
-#[derive(Debug)]
-pub enum StartError {
-    Config(ConfigError),
-    State(StateError),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Config(e) => e.fmt(f),
-            StartError::State(e) => e.fmt(f),
-        }
-    }
-}
-
 /// What the worker tells the host side.
 enum Msg {
     Batch(Box<Batch>),
     /// Every stream has caught up with now (as of this message's place in the queue).
     CaughtUp,
-    Failed(CollectError),
+    Failed(Error),
 }
 
 #[derive(Default)]
@@ -159,27 +144,6 @@ impl Mailbox {
     }
 }
 
-/// Why an acknowledgement failed.
-#[derive(Debug)]
-pub enum AckError {
-    /// The batch is not waiting for one (already acknowledged, or never handed over).
-    NotPending(u64),
-    /// The state file could not be written; the previous checkpoint is intact.
-    State(StateError),
-}
-
-impl std::fmt::Display for AckError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AckError::NotPending(id) => write!(
-                f,
-                "batch {id} is not waiting for an acknowledgement (already acknowledged, or never handed over)"
-            ),
-            AckError::State(e) => e.fmt(f),
-        }
-    }
-}
-
 /// A batch handed to the host and not yet acknowledged.
 struct Pending {
     id: u64,
@@ -202,8 +166,8 @@ pub struct Collection {
     stats: Arc<Mutex<Stats>>,
     logs: Arc<LogQueue>,
     pending: VecDeque<Pending>,
-    /// A permanent failure: every later collect reports it.
-    failed: Option<CollectError>,
+    /// Slack's refusal (`ErrorKind::Refused`): every later collect reports it.
+    failed: Option<Error>,
     caught_up: bool,
     worker_done: Option<mpsc::Receiver<()>>,
     source_count: usize,
@@ -265,19 +229,21 @@ fn note_streams_left_behind(
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     /// A stream locked by another process is waited for up to `lock_wait`.
-    pub fn start(cfg: Config) -> Result<Collection, StartError> {
+    /// Errors: [`ErrorKind::Config`] (no token), [`ErrorKind::State`] (state_dir or a state file
+    /// unusable, a stream still in use after `lock_wait`).
+    pub fn start(cfg: Config) -> Result<Collection, Error> {
         Self::start_with(cfg, &|| false, Arc::new(crate::wallclock::SystemWallClock))
     }
 
     /// As [`Collection::start`], with the collector reading Unix time from `wall` (tests run
     /// it skewed; Slack's `Date` header corrects it either way).
-    pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, StartError> {
+    pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, Error> {
         Self::start_with(cfg, &|| false, wall)
     }
 
     /// As [`Collection::start`]; `cancelled` ends a wait for a locked stream early (the CLI
     /// passes "a signal arrived or stdout's reader is gone").
-    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, StartError> {
+    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, Error> {
         Self::start_with(cfg, cancelled, Arc::new(crate::wallclock::SystemWallClock))
     }
 
@@ -285,7 +251,7 @@ impl Collection {
         cfg: Config,
         cancelled: &dyn Fn() -> bool,
         wall: Arc<dyn crate::wallclock::WallClock>,
-    ) -> Result<Collection, StartError> {
+    ) -> Result<Collection, Error> {
         let logs = Arc::new(LogQueue::default());
         for warning in cfg.warnings() {
             logs.push(Level::Warn, warning);
@@ -298,8 +264,7 @@ impl Collection {
                 new_streams.push(format!("{} ({})", spec.name, spec.description));
             }
             let (store, state) =
-                open_stream_waiting(&cfg.state_dir, &spec.name, &spec.description, cfg.lock_wait, cancelled)
-                    .map_err(StartError::State)?;
+                open_stream_waiting(&cfg.state_dir, &spec.name, &spec.description, cfg.lock_wait, cancelled)?;
             logs.push(
                 Level::Info,
                 match state.source.view().resumes_from() {
@@ -324,8 +289,7 @@ impl Collection {
         let names: Vec<String> = specs.iter().map(|(spec, _)| spec.name.clone()).collect();
         let stats = Arc::new(Mutex::new(initial));
         let stop = Arc::new(StopSignal::new());
-        let collector = Collector::with_clock(cfg, specs, stats.clone(), stop.clone(), logs.clone(), wall)
-            .map_err(StartError::Config)?;
+        let collector = Collector::with_clock(cfg, specs, stats.clone(), stop.clone(), logs.clone(), wall)?;
         let mailbox = Arc::new(Mailbox::default());
         let (done_tx, done_rx) = mpsc::channel();
         {
@@ -336,7 +300,7 @@ impl Collection {
                     work(collector, &mailbox, &stop);
                     let _ = done_tx.send(());
                 })
-                .map_err(|e| StartError::Config(ConfigError(format!("cannot start the worker thread: {e}"))))?;
+                .map_err(|e| Error::config(format!("cannot start the worker thread: {e}")))?;
         }
         Ok(Collection {
             stores,
@@ -370,12 +334,15 @@ impl Collection {
 
     /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
     /// were all duplicates are made durable here without being handed over.
-    pub fn collect(&mut self, timeout: Duration) -> Result<Collected, CollectError> {
+    /// Errors: [`ErrorKind::Refused`] (sticky: every later call returns it),
+    /// [`ErrorKind::Transient`] (once per failed attempt; the worker keeps trying),
+    /// [`ErrorKind::State`], [`ErrorKind::TooManyPending`].
+    pub fn collect(&mut self, timeout: Duration) -> Result<Collected, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         if self.pending.iter().filter(|p| p.handed_over).count() >= MAX_PENDING {
-            return Err(CollectError::TooManyPending(format!(
+            return Err(Error::too_many_pending(format!(
                 "{MAX_PENDING} batches were handed over without an acknowledgement; acknowledge them before collecting more"
             )));
         }
@@ -391,7 +358,7 @@ impl Collection {
                 }
                 Taken::Msg(Msg::Failed(e)) => {
                     self.logs.push(Level::Error, e.to_string());
-                    if matches!(e, CollectError::Permanent(_)) {
+                    if e.kind() == ErrorKind::Refused {
                         self.failed = Some(e.clone());
                     }
                     return Err(e);
@@ -401,7 +368,7 @@ impl Collection {
                     let events = batch.len() as u64;
                     if events == 0 {
                         if self.pending.is_empty() {
-                            self.save(batch.stream, &snapshot).map_err(|e| CollectError::State(e.0))?;
+                            self.save(batch.stream, &snapshot)?;
                         } else {
                             self.pending.push_back(Pending {
                                 id: batch.id,
@@ -436,9 +403,11 @@ impl Collection {
     }
 
     /// The host took batch `id` (and every batch handed over before it): make it durable.
-    pub fn ack(&mut self, id: u64) -> Result<(), AckError> {
+    /// Errors: [`ErrorKind::NotPending`], [`ErrorKind::State`] (the previous checkpoint is
+    /// intact).
+    pub fn ack(&mut self, id: u64) -> Result<(), Error> {
         let Some(pos) = self.pending.iter().position(|p| p.id == id && p.handed_over) else {
-            return Err(AckError::NotPending(id));
+            return Err(Error::not_pending(id));
         };
         // Pages of duplicates that followed this batch become durable with it.
         let mut upto = pos;
@@ -455,7 +424,7 @@ impl Collection {
         for (stream, k) in latest.iter().enumerate() {
             if let Some(k) = k {
                 let snapshot = self.pending[*k].snapshot.clone();
-                self.save(stream, &snapshot).map_err(AckError::State)?;
+                self.save(stream, &snapshot)?;
                 points.push((stream, snapshot.lag_behind(now).map(|lag| now - lag)));
             }
         }
@@ -481,10 +450,10 @@ impl Collection {
 
     /// Writes one stream's state. The caller reports a failure (it returns it to the host), so
     /// it is only recorded in the stats here, not logged twice.
-    fn save(&self, stream: usize, state: &StreamState) -> Result<(), StateError> {
+    fn save(&self, stream: usize, state: &StreamState) -> Result<(), Error> {
         let r = self.stores[stream].save(state);
         if let Err(e) = &r {
-            self.with_stats(|s| s.last_error = Some(e.0.clone()));
+            self.with_stats(|s| s.last_error = Some(e.message().to_string()));
         }
         r
     }
@@ -591,16 +560,18 @@ fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
                     .clamp(Duration::from_millis(10), Duration::from_secs(1));
                 stop.sleep(wait);
             }
-            Err(CollectError::Stopped) => return,
-            Err(e @ (CollectError::Permanent(_) | CollectError::State(_) | CollectError::TooManyPending(_))) => {
-                mailbox.post(Msg::Failed(e));
-                return;
-            }
-            Err(e @ CollectError::Transient(_)) => {
+            Err(e) if e.kind() == ErrorKind::Stopped => return,
+            Err(e) if e.kind() == ErrorKind::Transient => {
                 if !mailbox.post(Msg::Failed(e)) {
                     return;
                 }
                 stop.sleep(c.interval());
+            }
+            // Refused, State, TooManyPending: retrying cannot help; the host is told and this
+            // worker ends.
+            Err(e) => {
+                mailbox.post(Msg::Failed(e));
+                return;
             }
         }
     }

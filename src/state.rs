@@ -5,9 +5,9 @@
 //! exclusive `flock` on its `.lock` file. A file that cannot be read is an error, never a
 //! silent restart from scratch: that would re-deliver the whole history.
 
+use crate::error::Error;
 use crate::source::StreamState;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -22,17 +22,6 @@ use std::time::{Duration, Instant};
 /// 2: the common fields plus one object named by the source (`audit`, `access`, `integration`):
 ///    [`crate::source::StreamState`].
 pub const SCHEMA: u32 = 2;
-
-#[derive(Debug)]
-pub struct StateError(pub String);
-
-impl fmt::Display for StateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StateError {}
 
 /// What the file holds: the schema, which stream it belongs to, and the state.
 #[derive(Serialize, Deserialize)]
@@ -63,7 +52,7 @@ pub struct StreamStore {
 /// Opens (creating if needed) `dir`, locks stream `name` and loads its state.
 /// `description` names the source and filters; a file written for another description is refused.
 /// A stream locked by another process is refused at once.
-pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamStore, StreamState), StateError> {
+pub fn open_stream(dir: &Path, name: &str, description: &str) -> Result<(StreamStore, StreamState), Error> {
     open_stream_waiting(dir, name, description, Duration::ZERO, &|| false)
 }
 
@@ -76,9 +65,9 @@ pub fn open_stream_waiting(
     description: &str,
     wait: Duration,
     cancelled: &dyn Fn() -> bool,
-) -> Result<(StreamStore, StreamState), StateError> {
+) -> Result<(StreamStore, StreamState), Error> {
     fs::create_dir_all(dir).map_err(|e| {
-        StateError(format!(
+        Error::state(format!(
             "cannot create state_dir {}: {e}; create it (mode 0700) for the user running slack-audit, or set state_dir",
             dir.display()
         ))
@@ -87,7 +76,7 @@ pub fn open_stream_waiting(
     let mut lock =
         OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock_path).map_err(
             |e| {
-                StateError(format!(
+                Error::state(format!(
                     "cannot open lock file {}: {e}; state_dir must be writable by the user running slack-audit",
                     lock_path.display()
                 ))
@@ -99,7 +88,7 @@ pub fn open_stream_waiting(
         if Instant::now() >= deadline || cancelled() {
             let waited =
                 if wait.is_zero() { String::new() } else { format!(" after waiting {} s (lock_wait)", wait.as_secs()) };
-            return Err(StateError(format!(
+            return Err(Error::state(format!(
                 "stream `{name}` in state_dir {} is in use by another slack-audit collector{}{waited}; {}",
                 dir.display(),
                 describe_holder(&mut lock),
@@ -116,7 +105,7 @@ pub fn open_stream_waiting(
         Ok(bytes) => parse_state_file(&bytes, &path, description)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StreamState::default(),
         Err(e) => {
-            return Err(StateError(format!(
+            return Err(Error::state(format!(
             "cannot read state file {}: {e}; fix its permissions (it must be readable by the user running slack-audit)",
             path.display()
         )))
@@ -171,21 +160,22 @@ fn redacted_command_line(args: &[String]) -> String {
 }
 
 /// Parses a state file's bytes, with errors that say what to do.
-pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<StreamState, StateError> {
+pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<StreamState, Error> {
     let aside = "restore it from a backup, or move it aside to start again from `since` (events after the old checkpoint would be re-read)";
     let probe: SchemaProbe = serde_json::from_slice(bytes)
-        .map_err(|e| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
+        .map_err(|e| Error::state(format!("state file {} is corrupt ({e}); {aside}", path.display())))?;
     if probe.schema > SCHEMA {
-        return Err(StateError(format!(
+        return Err(Error::state(format!(
             "state file {} has schema {} but this slack-audit reads schemas up to {SCHEMA}: it was written by a newer version; upgrade slack-audit (the file was left untouched)",
             path.display(),
             probe.schema
         )));
     }
     if probe.schema == 0 {
-        return Err(StateError(format!("state file {} has an invalid schema 0; {aside}", path.display())));
+        return Err(Error::state(format!("state file {} has an invalid schema 0; {aside}", path.display())));
     }
-    let corrupt = |e: serde_json::Error| StateError(format!("state file {} is corrupt ({e}); {aside}", path.display()));
+    let corrupt =
+        |e: serde_json::Error| Error::state(format!("state file {} is corrupt ({e}); {aside}", path.display()));
     let (stream, state) = if probe.schema == 1 {
         let file: StateFile<schema1::State> = serde_json::from_slice(bytes).map_err(corrupt)?;
         let state = file.state.migrate(&file.stream);
@@ -195,7 +185,7 @@ pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<
         (file.stream, file.state)
     };
     if stream != description {
-        return Err(StateError(format!(
+        return Err(Error::state(format!(
             "state file {} belongs to stream `{stream}`, not `{description}`; use another state_dir for this configuration",
             path.display(),
         )));
@@ -249,16 +239,16 @@ impl StreamStore {
     }
 
     /// Writes `state` atomically; on any error the previous file is left as it was.
-    pub fn save(&self, state: &StreamState) -> Result<(), StateError> {
+    pub fn save(&self, state: &StreamState) -> Result<(), Error> {
         let file = StateFile::<&StreamState> {
             schema: SCHEMA,
             stream: self.stream.clone(),
             updated: crate::config::now_unix(),
             state,
         };
-        let bytes = serde_json::to_vec(&file).map_err(|e| StateError(format!("cannot encode state: {e}")))?;
+        let bytes = serde_json::to_vec(&file).map_err(|e| Error::state(format!("cannot encode state: {e}")))?;
         write_atomically(&self.path, &bytes).map_err(|e| {
-            StateError(format!(
+            Error::state(format!(
                 "cannot write state file {}: {e}; the previous checkpoint is intact. Free space in or fix permissions of its directory",
                 self.path.display()
             ))
@@ -288,12 +278,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Reads a stream's state without locking it (for `state show`).
-pub fn peek(dir: &Path, name: &str, description: &str) -> Result<Option<StreamState>, StateError> {
+pub fn peek(dir: &Path, name: &str, description: &str) -> Result<Option<StreamState>, Error> {
     let path = dir.join(format!("{name}.json"));
     match fs::read(&path) {
         Ok(bytes) => parse_state_file(&bytes, &path, description).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StateError(format!("cannot read state file {}: {e}", path.display()))),
+        Err(e) => Err(Error::state(format!("cannot read state file {}: {e}", path.display()))),
     }
 }
 
@@ -302,7 +292,7 @@ pub fn peek(dir: &Path, name: &str, description: &str) -> Result<Option<StreamSt
 pub struct StreamFile {
     pub name: String,
     pub stream: String,
-    pub state: Result<StreamState, StateError>,
+    pub state: Result<StreamState, Error>,
 }
 
 /// Every stream file in `dir`, sorted by name, without locking: for `state show` and the
@@ -375,7 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_a, _) = open_stream(dir.path(), "audit", "audit").unwrap();
         let e = open_stream(dir.path(), "audit", "audit").unwrap_err();
-        assert!(e.0.contains("in use by another"), "{e}");
+        assert!(e.message().contains("in use by another"), "{e}");
         // another stream in the same directory is fine
         assert!(open_stream(dir.path(), "access", "access").is_ok());
     }
@@ -386,8 +376,8 @@ mod tests {
         let (a, _) = open_stream(dir.path(), "audit", "audit").unwrap();
         // the refusal names this process (the holder) and its command line
         let e = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_millis(300), &|| false).unwrap_err();
-        assert!(e.0.contains(&format!("pid {}:", std::process::id())), "{e}");
-        assert!(e.0.contains("lock_wait"), "{e}");
+        assert!(e.message().contains(&format!("pid {}:", std::process::id())), "{e}");
+        assert!(e.message().contains("lock_wait"), "{e}");
         // released while the second one waits: it gets the stream
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
@@ -398,7 +388,7 @@ mod tests {
         assert!(got.is_ok(), "{:?}", got.err());
         // a cancelled wait ends at once, long before its 60 s
         let e = open_stream_waiting(dir.path(), "audit", "audit", Duration::from_secs(60), &|| true).unwrap_err();
-        assert!(e.0.contains("in use by another"), "{e}");
+        assert!(e.message().contains("in use by another"), "{e}");
     }
 
     #[test]
@@ -432,7 +422,7 @@ mod tests {
         ] {
             fs::write(&path, bytes).unwrap();
             let e = open_stream(dir.path(), "audit", "audit").unwrap_err();
-            assert!(e.0.contains(expect), "{e}");
+            assert!(e.message().contains(expect), "{e}");
             assert_eq!(fs::read(&path).unwrap(), bytes);
         }
     }
@@ -445,7 +435,7 @@ mod tests {
         // a directory where the temp file should go makes the write fail
         fs::create_dir(dir.path().join("audit.json.tmp")).unwrap();
         let e = store.save(&state(2)).unwrap_err();
-        assert!(e.0.contains("previous checkpoint is intact"), "{e}");
+        assert!(e.message().contains("previous checkpoint is intact"), "{e}");
         let back = peek(dir.path(), "audit", "audit").unwrap().unwrap();
         assert_eq!(back.checkpoint(), Some(1));
     }

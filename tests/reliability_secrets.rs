@@ -138,7 +138,7 @@ fn plain_http_to_a_remote_host_is_refused() {
         let host = url.trim_start_matches("http://").split(['/', ':']).next().unwrap();
         assert!(err.contains(host) && err.contains("api_url"), "{err}");
         let e = slack_audit::config::Config::from_pairs([("web_api_url", url)]).unwrap_err();
-        assert!(e.0.contains(host) && e.0.contains("web_api_url"), "{e}");
+        assert!(e.message().contains(host) && e.message().contains("web_api_url"), "{e}");
     }
 }
 

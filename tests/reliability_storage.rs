@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use slack_audit::runtime::{Collection, StartError};
+use slack_audit::error::ErrorKind;
+use slack_audit::runtime::Collection;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -141,8 +142,8 @@ fn corrupt_and_future_state_files_are_refused_untouched() {
         // the library says the same
         let cfg = config(&sim, &dir, &[]);
         match Collection::start(cfg) {
-            Err(StartError::State(e)) => {
-                assert!(e.0.contains(needle) && e.0.contains(&file.display().to_string()), "{e}")
+            Err(e) if e.kind() == ErrorKind::State => {
+                assert!(e.message().contains(needle) && e.message().contains(&file.display().to_string()), "{e}")
             }
             Err(e) => panic!("wrong error kind: {e}"),
             Ok(_) => panic!("the library accepted an unusable state file"),
@@ -179,7 +180,7 @@ fn a_second_process_on_the_same_state_dir_is_refused() {
     assert_eq!(std::fs::read(&file).unwrap(), before_second);
     // the library refuses too
     match Collection::start(config(&sim, &dir, &[("lock_wait", "0")])) {
-        Err(StartError::State(e)) => assert!(e.0.contains("in use"), "{e}"),
+        Err(e) if e.kind() == ErrorKind::State => assert!(e.message().contains("in use"), "{e}"),
         Err(e) => panic!("wrong error kind: {e}"),
         Ok(_) => panic!("two owners of one stream"),
     }

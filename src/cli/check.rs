@@ -3,34 +3,20 @@
 use super::exit;
 use super::ui::Ui;
 use slack_audit::config::Config;
-use slack_audit::logs::Level;
-use slack_audit::probe::{self, CheckOutcome};
+use slack_audit::error::Error;
+use slack_audit::probe;
 
 /// A live credential test that tells apart: no token, a refused token/scope/plan, and an
 /// unreachable or failing Slack; plus configured action names Slack does not know.
 pub fn check(cfg: &Config, ui: &mut Ui) -> i32 {
-    let code = match probe::check(cfg) {
-        CheckOutcome::Ok => {
-            println!("ok: the token can read the audit logs at {}", cfg.api_url);
-            exit::OK
-        }
-        CheckOutcome::TokenMissing(m) => {
-            ui.log(Level::Error, &format!("token missing: {m}"));
-            exit::CONFIG
-        }
-        CheckOutcome::Refused { code, message } => {
-            ui.log(Level::Error, &format!("refused ({code}): {message}"));
-            exit::PERMANENT
-        }
-        CheckOutcome::Unreachable(m) => {
-            ui.log(Level::Error, &format!("unreachable: {m}"));
-            exit::TRANSIENT
-        }
-    };
-    if code == exit::OK && !(cfg.actions.is_empty() && cfg.exclude_actions.is_empty()) {
+    if let Err(e) = probe::check(cfg) {
+        return exit::report(ui, &e);
+    }
+    println!("ok: the token can read the audit logs at {}", cfg.api_url);
+    if !(cfg.actions.is_empty() && cfg.exclude_actions.is_empty()) {
         return check_actions(cfg, ui);
     }
-    code
+    exit::OK
 }
 
 /// Compares `actions`/`exclude_actions` with Slack's /actions catalog.
@@ -42,20 +28,14 @@ pub fn check_actions(cfg: &Config, ui: &mut Ui) -> i32 {
                 println!("ok: every configured action name is known to Slack");
                 exit::OK
             } else {
-                ui.log(
-                    Level::Error,
-                    &format!(
-                        "unknown action names: {} (run `slack-audit actions` for the list Slack knows)",
-                        unknown.join(", ")
-                    ),
-                );
-                exit::CONFIG
+                let e = Error::config(format!(
+                    "unknown action names: {} (run `slack-audit actions` for the list Slack knows)",
+                    unknown.join(", ")
+                ));
+                exit::report(ui, &e)
             }
         }
-        Err(e) => {
-            ui.log(Level::Error, &e);
-            exit::TRANSIENT
-        }
+        Err(e) => exit::report(ui, &e),
     }
 }
 
@@ -66,9 +46,6 @@ pub fn catalog(cfg: &Config, which: &str, ui: &mut Ui) -> i32 {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             exit::OK
         }
-        Err(e) => {
-            ui.log(Level::Error, &e);
-            exit::TRANSIENT
-        }
+        Err(e) => exit::report(ui, &e),
     }
 }

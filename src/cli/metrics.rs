@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use slack_audit::error::Error;
 use slack_audit::stats::Stats;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,14 +26,14 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 type Labels = Vec<(String, String)>;
 
 /// Checks the listen address: loopback unless the operator explicitly allowed others.
-pub fn check_address(text: &str, allow_remote: bool) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|_| format!("--metrics-listen {text:?}: expected IP:PORT such as 127.0.0.1:9464 or [::1]:9464"))?;
+pub fn check_address(text: &str, allow_remote: bool) -> Result<SocketAddr, Error> {
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        Error::config(format!("--metrics-listen {text:?}: expected IP:PORT such as 127.0.0.1:9464 or [::1]:9464"))
+    })?;
     if !addr.ip().is_loopback() && !allow_remote {
-        return Err(format!(
+        return Err(Error::config(format!(
             "--metrics-listen {addr}: not a loopback address; the metrics would be readable from the network. Add --metrics-allow-remote if that is intended"
-        ));
+        )));
     }
     Ok(addr)
 }
@@ -215,8 +216,8 @@ mod tests {
         assert!(check_address("127.0.0.1:9464", false).is_ok());
         assert!(check_address("[::1]:9464", false).is_ok());
         let e = check_address("0.0.0.0:9464", false).unwrap_err();
-        assert!(e.contains("--metrics-allow-remote"), "{e}");
+        assert!(e.message().contains("--metrics-allow-remote"), "{e}");
         assert!(check_address("0.0.0.0:9464", true).is_ok());
-        assert!(check_address("localhost", false).unwrap_err().contains("IP:PORT"));
+        assert!(check_address("localhost", false).unwrap_err().message().contains("IP:PORT"));
     }
 }

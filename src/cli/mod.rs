@@ -3,6 +3,7 @@
 //! Fluent Bit properties never drift apart.
 
 mod check;
+mod exit;
 mod man;
 mod metrics;
 mod run;
@@ -17,23 +18,9 @@ mod ui;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use slack_audit::config::{self, Config, OPTIONS};
+use slack_audit::error::{Error, ErrorKind};
 use slack_audit::logs::Level;
 use std::time::Duration;
-
-/// Exit codes, documented in the README.
-pub mod exit {
-    pub const OK: i32 = 0;
-    /// Bad usage or configuration (including a missing token).
-    pub const CONFIG: i32 = 2;
-    /// The state directory or a state file cannot be used.
-    pub const STATE: i32 = 3;
-    /// Slack refused for a reason retrying cannot fix (token, scope, plan, arguments).
-    pub const PERMANENT: i32 = 4;
-    /// Slack or the network kept failing; a later run may succeed (EX_TEMPFAIL).
-    pub const TRANSIENT: i32 = 75;
-    /// Writing the output failed for a reason other than a closed pipe.
-    pub const OUTPUT: i32 = 5;
-}
 
 fn option_args() -> Vec<Arg> {
     OPTIONS
@@ -78,13 +65,11 @@ fn sim_subcommand() -> Option<Command> {
 }
 
 fn command() -> Command {
-    let exit_codes = "Exit codes: 0 success; 2 bad usage, configuration or missing token; 3 state directory problem;\n\
-                      4 Slack refused (token, scope, plan, arguments); 5 output error; 75 Slack or the network\n\
-                      kept failing (try again later).";
+    let exit_codes = exit::help();
     Command::new("slack-audit")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Collects Slack's audit logs into log pipelines, with durable checkpoints")
-        .after_help(exit_codes)
+        .after_help(exit_codes.clone())
         .subcommand_required(true)
         .arg_required_else_help(true)
         .arg(
@@ -115,7 +100,7 @@ fn command() -> Command {
                      (even while idle) it exits 0 within about a second without acknowledging what\n\
                      was not read. A batch is acknowledged once the reader has taken it out of the pipe.",
                 )
-                .after_help(exit_codes)
+                .after_help(exit_codes.clone())
                 .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("Drain everything available now, then exit 0"))
                 .arg(
                     Arg::new("progress_every")
@@ -141,7 +126,7 @@ fn command() -> Command {
         .subcommand(config_args(
             Command::new("check")
                 .about("Test the token against Slack once: tells apart a missing token, a refused token/scope/plan, and an outage")
-                .after_help(exit_codes),
+                .after_help(exit_codes.clone()),
         ))
         .subcommand(config_args(
             Command::new("validate").about("Check a configuration offline: options, values, token source (nothing is contacted)"),
@@ -203,12 +188,12 @@ pub fn main() -> i32 {
         Ok(m) => m,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::CONFIG } else { exit::OK };
+            return if e.use_stderr() { exit::code(ErrorKind::Config) } else { exit::OK };
         }
     };
     let (name, m) = match matches.subcommand() {
         Some(x) => x,
-        None => return exit::CONFIG,
+        None => return exit::code(ErrorKind::Config),
     };
     #[cfg(feature = "sim")]
     if name == "sim" {
@@ -236,7 +221,7 @@ pub fn main() -> i32 {
             }
             Err(e) => {
                 eprintln!("slack-audit man: cannot write into {dir}: {e}");
-                exit::OUTPUT
+                exit::code(ErrorKind::Output)
             }
         };
     }
@@ -265,10 +250,7 @@ pub fn main() -> i32 {
     let mut ui = ui::Ui::new(format, level, progress);
     let cfg = match load_config(m) {
         Ok(c) => c,
-        Err(e) => {
-            ui.log(Level::Error, &e);
-            return exit::CONFIG;
-        }
+        Err(e) => return exit::report(&mut ui, &e),
     };
     let yes = m.try_get_one::<bool>("yes").ok().flatten().copied().unwrap_or(false);
     // `run` logs these through the collection (Collection::start); the commands that use the
@@ -284,10 +266,7 @@ pub fn main() -> i32 {
             let metrics = match m.get_one::<String>("metrics_listen") {
                 Some(a) => match metrics::check_address(a, m.get_flag("metrics_allow_remote")) {
                     Ok(addr) => Some(addr),
-                    Err(e) => {
-                        ui.log(Level::Error, &e);
-                        return exit::CONFIG;
-                    }
+                    Err(e) => return exit::report(&mut ui, &e),
                 },
                 None => None,
             };
@@ -303,7 +282,7 @@ pub fn main() -> i32 {
         "state set" => {
             state_cmd::set(&cfg, m.get_one::<String>("checkpoint").map(String::as_str).unwrap_or(""), yes, &mut ui)
         }
-        _ => exit::CONFIG,
+        _ => exit::code(ErrorKind::Config),
     }
 }
 
@@ -315,7 +294,7 @@ fn options_doc<'a>(files: impl Iterator<Item = &'a String>) -> i32 {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("slack-audit options-doc: cannot read {path}: {e}");
-                return exit::OUTPUT;
+                return exit::code(ErrorKind::Output);
             }
         };
         let Some(new) = config::splice_options_doc(&text) else {
@@ -324,12 +303,12 @@ fn options_doc<'a>(files: impl Iterator<Item = &'a String>) -> i32 {
                 config::OPTIONS_DOC_BEGIN,
                 config::OPTIONS_DOC_END
             );
-            return exit::CONFIG;
+            return exit::code(ErrorKind::Config);
         };
         if new != text {
             if let Err(e) = std::fs::write(path, new) {
                 eprintln!("slack-audit options-doc: cannot write {path}: {e}");
-                return exit::OUTPUT;
+                return exit::code(ErrorKind::Output);
             }
             println!("updated {path}");
         }
@@ -340,7 +319,7 @@ fn options_doc<'a>(files: impl Iterator<Item = &'a String>) -> i32 {
 /// Offline: options parse, the token can be found (not sent anywhere), state_dir is usable.
 fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
     if let Err(e) = cfg.resolve_token() {
-        ui.log(Level::Warn, &e.0);
+        ui.log(Level::Warn, e.message());
     }
     let streams: Vec<String> = slack_audit::collector::streams_for(cfg).into_iter().map(|s| s.name).collect();
     println!(
@@ -354,12 +333,14 @@ fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
 }
 
 /// `--config FILE` (JSON), then every option flag given on the command line.
-fn load_config(m: &ArgMatches) -> Result<Config, String> {
+fn load_config(m: &ArgMatches) -> Result<Config, Error> {
     let json = match m.get_one::<String>("config") {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| Error::config(format!("cannot read --config {path}: {e}")))?
+        }
         None => "{}".to_string(),
     };
     let overrides: Vec<(String, String)> =
         OPTIONS.iter().filter_map(|o| m.get_one::<String>(o.name).map(|v| (o.name.to_string(), v.clone()))).collect();
-    Config::from_json(&json, &overrides).map_err(|e| e.0)
+    Config::from_json(&json, &overrides)
 }

@@ -4,11 +4,12 @@ use super::signals::{self, Stop};
 use super::ui::Ui;
 use super::{exit, stdout};
 use slack_audit::batch_encode;
-use slack_audit::collector::{Batch, CollectError};
+use slack_audit::collector::Batch;
 use slack_audit::config::Config;
+use slack_audit::error::{Error, ErrorKind};
 use slack_audit::logs::Level;
-use slack_audit::runtime::{Collected, Collection, StartError};
-use std::io::{ErrorKind, Write};
+use slack_audit::runtime::{Collected, Collection};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &mut Ui) -> i32 {
@@ -20,25 +21,20 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
     stdout::watch(|| signals::request(Stop::ReaderGone));
     let mut collection = match Collection::start_cancellable(cfg, &|| signals::stop_reason().is_some()) {
         Ok(c) => c,
-        Err(StartError::Config(e)) => {
-            ui.log(Level::Error, &e.0);
-            return exit::CONFIG;
-        }
-        Err(StartError::State(e)) => {
-            if let Some(reason) = signals::stop_reason() {
+        Err(e) => {
+            // A wait for a stream another collector holds, ended by a signal or a vanished reader.
+            if let (ErrorKind::State, Some(reason)) = (e.kind(), signals::stop_reason()) {
                 ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
                 return exit::OK;
             }
-            ui.log(Level::Error, &e.0);
-            return exit::STATE;
+            return exit::report(ui, &e);
         }
     };
     if let Some(addr) = metrics {
         match super::metrics::serve(addr, collection.stats_source()) {
             Ok(bound) => ui.log(Level::Info, &format!("metrics at http://{bound}/metrics")),
             Err(e) => {
-                ui.log(Level::Error, &format!("--metrics-listen {addr}: cannot listen: {e}"));
-                return exit::CONFIG;
+                return exit::report(ui, &Error::config(format!("--metrics-listen {addr}: cannot listen: {e}")));
             }
         }
     }
@@ -68,12 +64,11 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                 if let Err(e) = write_batch(&mut *out, &mut buf, &batch, &room) {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
-                    if e.kind() == ErrorKind::BrokenPipe {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
                         ui.log(Level::Info, "stdout closed; exiting without acknowledging the unwritten batch");
                         break exit::OK;
                     }
-                    ui.log(Level::Error, &format!("cannot write to stdout: {e}"));
-                    break exit::OUTPUT;
+                    break exit::report(ui, &Error::output(format!("cannot write to stdout: {e}")));
                 }
                 // Written: the page's body goes back to the pool, and the next page is read
                 // into it while the reader drains this one.
@@ -98,15 +93,15 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                     }
                 }
                 if let Err(e) = stdout::sync_if_file() {
-                    ui.log(
-                        Level::Error,
-                        &format!("cannot flush the stdout file to disk: {e}; the batch is not acknowledged"),
+                    break exit::report(
+                        ui,
+                        &Error::output(format!(
+                            "cannot flush the stdout file to disk: {e}; the batch is not acknowledged"
+                        )),
                     );
-                    break exit::OUTPUT;
                 }
                 if let Err(e) = collection.ack(id) {
-                    ui.log(Level::Error, &e.to_string());
-                    break exit::STATE;
+                    break exit::report(ui, &e);
                 }
             }
             Ok(Collected::Nothing) | Ok(Collected::Interrupted) => {
@@ -114,28 +109,26 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                     break exit::OK;
                 }
             }
-            Err(CollectError::Permanent(_)) => {
-                // The error was already queued as a log line by the collection.
-                print_logs(&collection, ui);
-                break exit::PERMANENT;
-            }
-            Err(CollectError::State(m)) => {
-                print_logs(&collection, ui);
-                ui.log(Level::Error, &m);
-                break exit::STATE;
-            }
-            Err(CollectError::TooManyPending(m)) => {
-                ui.log(Level::Error, &m);
-                break exit::STATE;
-            }
-            Err(CollectError::Transient(m)) => {
-                if once {
+            Err(e) => match e.kind() {
+                // A later attempt may succeed: the worker keeps trying, `--once` ends here.
+                ErrorKind::Transient if !once => {}
+                ErrorKind::Transient => {
                     print_logs(&collection, ui);
-                    ui.log(Level::Error, &format!("{m}; progress so far is saved, run again later"));
-                    break exit::TRANSIENT;
+                    let e = Error::transient(format!("{e}; progress so far is saved, run again later"));
+                    break exit::report(ui, &e);
                 }
-            }
-            Err(CollectError::Stopped) => break exit::OK,
+                // The collection already queued the error as a log line.
+                ErrorKind::Refused => {
+                    print_logs(&collection, ui);
+                    break exit::code(e.kind());
+                }
+                ErrorKind::State => {
+                    print_logs(&collection, ui);
+                    break exit::report(ui, &e);
+                }
+                ErrorKind::Stopped => break exit::code(e.kind()),
+                _ => break exit::report(ui, &e),
+            },
         }
     };
     print_logs(&collection, ui);

@@ -6,6 +6,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use slack_audit_sim::SimConfig;
 
 use super::exit;
+use slack_audit::error::ErrorKind;
 
 /// The subcommand: one flag per `SimConfig` setting, plus `--sim-config FILE` and `--duration`.
 pub fn command() -> Command {
@@ -45,11 +46,11 @@ pub fn run(m: &ArgMatches) -> i32 {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 eprintln!("slack-audit sim: {path} is not valid JSON: {e}");
-                return exit::CONFIG;
+                return exit::code(ErrorKind::Config);
             }
             Err(e) => {
                 eprintln!("slack-audit sim: cannot read {path}: {e}");
-                return exit::CONFIG;
+                return exit::code(ErrorKind::Config);
             }
         },
         None => serde_json::json!({}),
@@ -67,7 +68,7 @@ pub fn run(m: &ArgMatches) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("slack-audit sim: bad setting: {e}");
-            return exit::CONFIG;
+            return exit::code(ErrorKind::Config);
         }
     };
     let duration = m.get_one::<String>("duration").and_then(|d| d.parse().ok());
@@ -75,7 +76,7 @@ pub fn run(m: &ArgMatches) -> i32 {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("slack-audit sim: {e}");
-            exit::CONFIG
+            exit::code(ErrorKind::Config)
         }
     }
 }

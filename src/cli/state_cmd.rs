@@ -4,7 +4,7 @@
 use super::exit;
 use super::ui::Ui;
 use slack_audit::config::{parse_since, Config};
-use slack_audit::logs::Level;
+use slack_audit::error::Error;
 use slack_audit::source::{streams_for, StreamSpec, StreamState};
 use slack_audit::state::{list_streams, open_stream, peek};
 
@@ -29,10 +29,7 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
                 println!("stream {} ({}): {}", spec.name, spec.description, file.display());
                 print_state(&s, cfg.since);
             }
-            Err(e) => {
-                ui.log(Level::Error, &e.0);
-                code = exit::STATE;
-            }
+            Err(e) => code = exit::report(ui, &e),
         }
     }
     // Files of streams this configuration does not read (another filter, another source):
@@ -43,7 +40,7 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
         println!("stream {} ({}): {} [not read by this configuration]", f.name, f.stream, file.display());
         match f.state {
             Ok(s) => print_state(&s, cfg.since),
-            Err(e) => println!("  unreadable: {}", e.0),
+            Err(e) => println!("  unreadable: {e}"),
         }
     }
     code
@@ -65,35 +62,28 @@ fn rewrite(
     new_state: impl Fn(&StreamSpec, &StreamState) -> Option<StreamState>,
 ) -> i32 {
     if !yes {
-        ui.log(
-            Level::Error,
-            &format!(
-                "this would {what} for every stream of this configuration in {}; add --yes to do it",
-                cfg.state_dir.display()
-            ),
-        );
-        return exit::CONFIG;
+        let e = Error::config(format!(
+            "this would {what} for every stream of this configuration in {}; add --yes to do it",
+            cfg.state_dir.display()
+        ));
+        return exit::report(ui, &e);
     }
     for spec in streams_for(cfg) {
         let (store, old) = match open_stream(&cfg.state_dir, &spec.name, &spec.description) {
             Ok(x) => x,
-            Err(e) => {
-                ui.log(Level::Error, &e.0);
-                return exit::STATE;
-            }
+            Err(e) => return exit::report(ui, &e),
         };
         let result = match new_state(&spec, &old) {
             Some(s) => store.save(&s),
             None => match std::fs::remove_file(store.path()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(slack_audit::state::StateError(format!("cannot remove {}: {e}", store.path().display())))
+                    Err(Error::state(format!("cannot remove {}: {e}", store.path().display())))
                 }
                 _ => Ok(()),
             },
         };
         if let Err(e) = result {
-            ui.log(Level::Error, &e.0);
-            return exit::STATE;
+            return exit::report(ui, &e);
         }
         println!("stream {}: done ({what})", spec.name);
     }
@@ -106,11 +96,10 @@ pub fn reset(cfg: &Config, yes: bool, ui: &mut Ui) -> i32 {
 
 pub fn set(cfg: &Config, checkpoint: &str, yes: bool, ui: &mut Ui) -> i32 {
     let Some(t) = parse_since(checkpoint, slack_audit::config::now_unix()) else {
-        ui.log(
-            Level::Error,
-            &format!("--checkpoint {checkpoint:?}: expected Unix seconds, an RFC 3339 time or a relative age (30d)"),
-        );
-        return exit::CONFIG;
+        let e = Error::config(format!(
+            "--checkpoint {checkpoint:?}: expected Unix seconds, an RFC 3339 time or a relative age (30d)"
+        ));
+        return exit::report(ui, &e);
     };
     rewrite(cfg, ui, &format!("move the checkpoint to {}", when(t)), yes, |spec, old| {
         // Each source says what its checkpoint is (access and integration: the floor below

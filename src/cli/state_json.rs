@@ -6,7 +6,6 @@ use super::ui::Ui;
 use serde_json::{json, Value};
 use slack_audit::config::{now_unix, Config};
 use slack_audit::ecs::rfc3339;
-use slack_audit::logs::Level;
 use slack_audit::source::streams_for;
 use slack_audit::state::peek;
 
@@ -41,9 +40,8 @@ pub fn show(cfg: &Config, ui: &mut Ui) -> i32 {
                 entry["lag_seconds"] = s.lag_behind(now).map(Value::from).unwrap_or(Value::Null);
             }
             Err(e) => {
-                ui.log(Level::Error, &e.0);
-                entry["error"] = Value::String(e.0);
-                code = exit::STATE;
+                code = exit::report(ui, &e);
+                entry["error"] = Value::String(e.into_message());
             }
         }
         streams.push(entry);

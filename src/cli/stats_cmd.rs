@@ -2,6 +2,7 @@
 //! short table per stream (or `--raw`, the exposition as served).
 
 use super::exit;
+use slack_audit::error::ErrorKind;
 use std::collections::BTreeMap;
 
 /// One sample line of the text exposition: metric name, labels, value.
@@ -36,7 +37,7 @@ pub fn stats(url: &str, raw: bool) -> i32 {
             eprintln!(
                 "slack-audit stats: cannot read {url}: {e}. Is `slack-audit run --metrics-listen` running there? Give its address with --metrics-listen or the URL with --metrics-url"
             );
-            return exit::TRANSIENT;
+            return exit::code(ErrorKind::Transient);
         }
     };
     if raw {

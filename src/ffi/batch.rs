@@ -191,8 +191,7 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
     };
     if slot.is_none() {
         *slot = Some(match format {
-            Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)
-                .map_err(|m| Failure(SlackAuditStatus::SLACK_AUDIT_PERMANENT, m))?,
+            Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)?,
             Format::Ndjson => batch_encode::ndjson(&bb.batch),
         });
     }

@@ -75,7 +75,7 @@ pub extern "C" fn slack_audit_config_new(
         if out.is_null() {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "out must not be NULL");
         }
-        let builder = ConfigBuilder::new().map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))?;
+        let builder = ConfigBuilder::new()?;
         let key = register(configs(), Mutex::new(builder));
         // SAFETY: `out` is non-NULL and writable by contract.
         unsafe { *out = key as *mut SlackAuditConfig };
@@ -108,7 +108,7 @@ pub extern "C" fn slack_audit_config_set(
         let key = utf8(key, "key")?;
         let value = utf8(value, &format!("the value of `{key}`"))?;
         let set = lock(&config).set(key, value);
-        set.map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))
+        Ok(set?)
     })
 }
 
@@ -135,7 +135,7 @@ pub extern "C" fn slack_audit_new_from_config(
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "out must not be NULL");
         }
         let config = live_config(cfg)?;
-        let built = lock(&config).build().map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))?;
+        let built = lock(&config).build()?;
         start(built, out)
     })
 }

@@ -5,10 +5,9 @@ use super::boundary::{catch_status, fail, ffi_boundary, poison_on_panic, write_m
 use super::registry::{lock, lookup, register, unregister, Registry};
 use super::SlackAuditStatus;
 use crate::batch_encode;
-use crate::collector::CollectError;
 use crate::config::Config;
 use crate::logs::LogQueue;
-use crate::runtime::{AckError, Collected, Collection, Interrupter, StartError};
+use crate::runtime::{Collected, Collection, Interrupter};
 use crate::stats::Stats;
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,17 +99,14 @@ pub extern "C" fn slack_audit_new(
         let text = unsafe { CStr::from_ptr(config_json) }.to_str().map_err(|_| {
             Failure(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "config_json is not valid UTF-8".into())
         })?;
-        let cfg = Config::from_json(text, &[]).map_err(|e| Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, e.0))?;
+        let cfg = Config::from_json(text, &[])?;
         start(cfg, out)
     })
 }
 
 /// Starts a collection and writes its new handle to `out` (non-NULL, checked by the caller).
 pub(crate) fn start(cfg: Config, out: *mut *mut SlackAudit) -> FfiResult {
-    let collection = Collection::start(cfg).map_err(|e| match e {
-        StartError::Config(c) => Failure(SlackAuditStatus::SLACK_AUDIT_CONFIG, c.0),
-        StartError::State(s) => Failure(SlackAuditStatus::SLACK_AUDIT_STATE, s.0),
-    })?;
+    let collection = Collection::start(cfg)?;
     let handle = Handle {
         interrupter: collection.interrupter(),
         stats: collection.stats_source(),
@@ -165,11 +161,7 @@ pub extern "C" fn slack_audit_collect(
                 Ok(())
             }
             Ok(Collected::Interrupted) => fail(SlackAuditStatus::SLACK_AUDIT_INTERRUPTED, "interrupted"),
-            Err(CollectError::TooManyPending(m)) => fail(SlackAuditStatus::SLACK_AUDIT_TOO_MANY_PENDING, m),
-            Err(CollectError::State(m)) => fail(SlackAuditStatus::SLACK_AUDIT_STATE, m),
-            Err(CollectError::Permanent(m)) => fail(SlackAuditStatus::SLACK_AUDIT_PERMANENT, m),
-            Err(CollectError::Transient(m)) => fail(SlackAuditStatus::SLACK_AUDIT_TRANSIENT, m),
-            Err(CollectError::Stopped) => fail(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE, "the handle is shut down"),
+            Err(e) => Err(e.into()),
         }
     })
 }
@@ -202,13 +194,7 @@ pub extern "C" fn slack_audit_ack(
         let Some(collection) = guard.as_mut() else {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE, "the handle is shut down");
         };
-        collection.ack(id).map_err(|e| {
-            let code = match e {
-                AckError::NotPending(_) => SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT,
-                AckError::State(_) => SlackAuditStatus::SLACK_AUDIT_STATE,
-            };
-            Failure(code, e.to_string())
-        })
+        Ok(collection.ack(id)?)
     })
 }
 

@@ -1,9 +1,10 @@
 //! The C ABI. Every export reads the same way: check the arguments, look the handle up,
 //! call safe code, map the error. One file per C type: `handle.rs` (`slack_audit *`, the
 //! collector) and `batch.rs` (`slack_audit_batch *`, its events and encodings). The plumbing
-//! that makes them safe is in two small private files: `boundary.rs` (the panic boundary every
-//! export goes through, and the error buffer) and `registry.rs` (a pointer from C is only a key,
-//! never dereferenced unless it is live). This file holds the status codes and the version
+//! that makes them safe is in small private files: `boundary.rs` (the panic boundary every
+//! export goes through, and the error buffer), `error.rs` (the one mapping of the library's
+//! error kinds to statuses) and `registry.rs` (a pointer from C is only a key, never
+//! dereferenced unless it is live). This file holds the status codes and the version
 //! exports.
 //!
 //! # API conventions (the contract, also in the README)
@@ -25,6 +26,7 @@
 
 pub(crate) mod boundary;
 pub(crate) mod config;
+pub(crate) mod error;
 pub(crate) mod registry;
 
 // The C types, in the order cbindgen writes them into the header (after this file's items).
