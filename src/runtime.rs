@@ -262,30 +262,30 @@ fn note_streams_left_behind(
     }
 }
 
+/// What a host may choose when it starts a [`Collection`], beyond the [`Config`]; the default
+/// is what [`Collection::start`] does.
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    /// Ends a wait for a locked stream early when it returns true (the CLI passes "a signal
+    /// arrived or stdout's reader is gone"). Default: wait up to `lock_wait`.
+    pub cancelled: Option<&'a dyn Fn() -> bool>,
+    /// Where the collector reads Unix time (tests run it skewed; Slack's `Date` header corrects
+    /// it either way). Default: the system clock. Not for embedders: the trait is internal.
+    #[doc(hidden)]
+    pub wall_clock: Option<Arc<dyn crate::wallclock::WallClock>>,
+}
+
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     /// A stream locked by another process is waited for up to `lock_wait`.
     pub fn start(cfg: Config) -> Result<Collection, StartError> {
-        Self::start_with(cfg, &|| false, Arc::new(crate::wallclock::SystemWallClock))
+        Self::start_with(cfg, StartOptions::default())
     }
 
-    /// As [`Collection::start`], with the collector reading Unix time from `wall` (tests run
-    /// it skewed; Slack's `Date` header corrects it either way).
-    pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, StartError> {
-        Self::start_with(cfg, &|| false, wall)
-    }
-
-    /// As [`Collection::start`]; `cancelled` ends a wait for a locked stream early (the CLI
-    /// passes "a signal arrived or stdout's reader is gone").
-    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, StartError> {
-        Self::start_with(cfg, cancelled, Arc::new(crate::wallclock::SystemWallClock))
-    }
-
-    fn start_with(
-        cfg: Config,
-        cancelled: &dyn Fn() -> bool,
-        wall: Arc<dyn crate::wallclock::WallClock>,
-    ) -> Result<Collection, StartError> {
+    /// As [`Collection::start`], with the choices of [`StartOptions`].
+    pub fn start_with(cfg: Config, options: StartOptions<'_>) -> Result<Collection, StartError> {
+        let cancelled = options.cancelled.unwrap_or(&|| false);
+        let wall = options.wall_clock.unwrap_or_else(|| Arc::new(crate::wallclock::SystemWallClock));
         let logs = Arc::new(LogQueue::default());
         for warning in cfg.warnings() {
             logs.push(Level::Warn, warning);

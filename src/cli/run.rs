@@ -7,7 +7,7 @@ use slack_audit::batch_encode;
 use slack_audit::collector::{Batch, CollectError};
 use slack_audit::config::Config;
 use slack_audit::logs::Level;
-use slack_audit::runtime::{Collected, Collection, StartError};
+use slack_audit::runtime::{Collected, Collection, StartError, StartOptions};
 use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,23 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
     // No check for the parent's death: a collector started in the background by a script that
     // then exits (nohup, `&`) must keep running. What matters is stdout's reader.
     stdout::watch(|| signals::request(Stop::ReaderGone));
-    let mut collection = match Collection::start_cancellable(cfg, &|| signals::stop_reason().is_some()) {
-        Ok(c) => c,
-        Err(StartError::Config(e)) => {
-            ui.log(Level::Error, &e.0);
-            return exit::CONFIG;
-        }
-        Err(StartError::State(e)) => {
-            if let Some(reason) = signals::stop_reason() {
-                ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
-                return exit::OK;
+    let stopped = || signals::stop_reason().is_some();
+    let mut collection =
+        match Collection::start_with(cfg, StartOptions { cancelled: Some(&stopped), ..Default::default() }) {
+            Ok(c) => c,
+            Err(StartError::Config(e)) => {
+                ui.log(Level::Error, &e.0);
+                return exit::CONFIG;
             }
-            ui.log(Level::Error, &e.0);
-            return exit::STATE;
-        }
-    };
+            Err(StartError::State(e)) => {
+                if let Some(reason) = signals::stop_reason() {
+                    ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
+                    return exit::OK;
+                }
+                ui.log(Level::Error, &e.0);
+                return exit::STATE;
+            }
+        };
     if let Some(addr) = metrics {
         match super::metrics::serve(addr, collection.stats_source()) {
             Ok(bound) => ui.log(Level::Info, &format!("metrics at http://{bound}/metrics")),
