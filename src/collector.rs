@@ -70,9 +70,10 @@ impl Batch {
             // entry's strings repeated. Too little means copying the whole batch to grow it.
             self.page.body.len() * 2 + self.deliver.len() * 512,
         );
+        let mapping = self.source.ecs();
         for &k in &self.deliver {
             let e = &self.page.entries[k as usize];
-            docs.push(self.source, self.page.id(e), e.time, self.page.entry_bytes(e));
+            docs.push(mapping, self.page.id(e), e.time, self.page.entry_bytes(e));
         }
         self.formatted = Some(docs);
     }
