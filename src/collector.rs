@@ -18,7 +18,7 @@ use crate::signal::StopSignal;
 use crate::slack::{ApiError, Page};
 use crate::source::{Accepted, Ctx, Request, SourceKind, SourceState, StreamState};
 use crate::stats::Stats;
-use crate::wallclock::{ServerTime, SystemWallClock, WallClock};
+use crate::wallclock::{ServerTime, WallClock};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,7 +146,9 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Builds a collector for `specs` starting from the given (loaded) states.
+    /// Builds a collector for `specs` starting from the given (loaded) states (tests; the
+    /// runtime passes its wall clock to [`Collector::with_clock`]).
+    #[cfg(any(test, feature = "internals"))]
     pub fn new(
         cfg: Config,
         specs: Vec<(StreamSpec, StreamState)>,
@@ -154,7 +156,7 @@ impl Collector {
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
     ) -> Result<Collector, ConfigError> {
-        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(SystemWallClock))
+        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(crate::wallclock::SystemWallClock))
     }
 
     /// As [`Collector::new`], reading Unix time from `wall` (tests run it skewed).

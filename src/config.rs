@@ -15,10 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use crate::source::id::Source;
 
 /// Slack's audit data starts in March 2018; a first run without `since` reads from here.
-pub const AUDIT_EPOCH: i64 = 1_519_862_400;
+pub(crate) const AUDIT_EPOCH: i64 = 1_519_862_400;
 
 /// The audit API accepts at most 30 action names per request.
-pub const MAX_ACTIONS_PER_REQUEST: usize = 30;
+pub(crate) const MAX_ACTIONS_PER_REQUEST: usize = 30;
 
 /// One row of the option table: everything about an option lives here, and everything else is
 /// derived from the rows: [`Config`]'s defaults, parsing and validation ([`ConfigBuilder::set`]),

@@ -16,7 +16,6 @@
 
 use crate::source::id::Source;
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -76,11 +75,12 @@ impl Encoded {
 
 /// The ECS document of one entry as a `serde_json::Value` (for tests and callers holding a
 /// parsed entry); the same code as the batch path.
-pub fn document(mapping: Mapping, id: &str, time: i64, entry: Value) -> Value {
+#[cfg(any(test, feature = "internals"))]
+pub fn document(mapping: Mapping, id: &str, time: i64, entry: serde_json::Value) -> serde_json::Value {
     let bytes = serde_json::to_vec(&entry).unwrap_or_default();
     let mut out = Vec::new();
     write_document(&mut out, mapping, id, time, &bytes);
-    serde_json::from_slice(&out).unwrap_or(Value::Null)
+    serde_json::from_slice(&out).unwrap_or_default()
 }
 
 /// Appends the ECS document of `entry` to `out`, by its source's `mapping`. `id` is Slack's `id` for audit entries and
@@ -1096,7 +1096,7 @@ fn integration(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &IntegrationIn<'_>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn audit_entry() -> Value {
         json!({

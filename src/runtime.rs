@@ -7,7 +7,9 @@
 //! which bounds memory to about two pages. Without read-ahead (the CLI) the worker also waits
 //! for the host to ask for the next batch: one page alive.
 
-use crate::collector::{streams_for, Batch, CollectError, Collector};
+use crate::collector::{streams_for, Collector};
+/// A batch of entries handed to the host, and why collecting stopped: part of this API.
+pub use crate::collector::{Batch, CollectError};
 use crate::config::{Config, ConfigError};
 use crate::logs::{Level, LogQueue};
 use crate::signal::StopSignal;
@@ -192,7 +194,7 @@ struct Pending {
 }
 
 /// The most batches the host may hold without acknowledging.
-pub const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 64;
 
 /// A running collection, driven by the host thread.
 pub struct Collection {

@@ -4,10 +4,9 @@ use super::signals::{self, Stop};
 use super::ui::Ui;
 use super::{exit, stdout};
 use slack_audit::batch_encode;
-use slack_audit::collector::{Batch, CollectError};
 use slack_audit::config::Config;
 use slack_audit::logs::Level;
-use slack_audit::runtime::{Collected, Collection, StartError, StartOptions};
+use slack_audit::runtime::{Batch, CollectError, Collected, Collection, StartError, StartOptions};
 use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 

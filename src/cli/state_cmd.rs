@@ -5,8 +5,7 @@ use super::exit;
 use super::ui::Ui;
 use slack_audit::config::{parse_since, Config};
 use slack_audit::logs::Level;
-use slack_audit::source::{streams_for, StreamSpec, StreamState};
-use slack_audit::state::{list_streams, open_stream, peek};
+use slack_audit::streams::{list_streams, open_stream, peek, streams_for, StateError, StreamSpec, StreamState};
 
 fn when(t: i64) -> String {
     let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
@@ -86,7 +85,7 @@ fn rewrite(
             Some(s) => store.save(&s),
             None => match std::fs::remove_file(store.path()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(slack_audit::state::StateError(format!("cannot remove {}: {e}", store.path().display())))
+                    Err(StateError(format!("cannot remove {}: {e}", store.path().display())))
                 }
                 _ => Ok(()),
             },
