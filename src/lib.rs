@@ -31,8 +31,8 @@
 //! clock (`governor`, `budget_store`, `wallclock`), transport and bodies (`http`, `bodypool`,
 //! `inflate`, `jsonscan`), durable state files (`state`), the encoders (`encode`, `ecs`). Pure
 //! modules import nothing that does I/O. This package's tests and benches see the internals
-//! through the `internals` feature (Cargo.toml); nothing else does, and cbindgen sees only the
-//! C ABI, so the header needs no exclude list.
+//! through the `internals` feature (Cargo.toml); nothing else does. The only items cbindgen
+//! exports are the C ABI's (src/ffi/), so the header needs no exclude list.
 
 // The Rust API: what an embedder needs (see above).
 pub mod batch_encode;

@@ -18,8 +18,9 @@
 /// of [`SourceState`] its streams' state files hold.
 ///
 /// Adding a fourth source means one new module under `src/source/` (its state, requests, page
-/// reader, verdicts and ECS mapping, usually with a new `src/slack/` endpoint file) plus one
-/// row here. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
+/// reader and verdicts, usually with a new `src/slack/` endpoint file) plus one row here. Its
+/// `format = ecs` mapping is written with the ECS writer's parts, next to the other mappings in
+/// src/ecs.rs, and named by its [`SourceKind::ecs`]; nothing dispatches on it. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
 /// code below) or from the source's [`SourceKind`]; tests/repo_consistency.rs fails if a
 /// `match` on a source appears outside src/source/.
 ///
