@@ -83,10 +83,11 @@ pub fn document(mapping: Mapping, id: &str, time: i64, entry: serde_json::Value)
     serde_json::from_slice(&out).unwrap_or_default()
 }
 
-/// Appends the ECS document of `entry` to `out`, by its source's `mapping`. `id` is Slack's `id` for audit entries and
-/// the collector's stable row id for access and integration rows; `time` is the entry's event
-/// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
-/// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
+/// Appends the ECS document of `entry` to `out`, by its source's `mapping`. `id` is Slack's
+/// `id` for audit entries and the collector's stable row id for access and integration rows;
+/// `time` is the entry's event time in Unix seconds (`date_create`, `date_last`, `date`). An
+/// entry whose mapped fields have unexpected types still gets `@timestamp`, `event.*` and the
+/// original under `slack.*`.
 ///
 /// The document is written straight into `out`, in a fixed field order (an allocation only for
 /// an escaped string or an entry the fast reader declines):
@@ -107,7 +108,7 @@ pub fn write_document(out: &mut Vec<u8>, mapping: Mapping, id: &str, time: i64, 
 
 /// One source's mapping to ECS: the writer of the fields between a document's head and the
 /// original entry. Each source names its own ([`crate::source::SourceKind::ecs`]), so this file
-/// holds no list of sources to dispatch on; a new source adds a mapping here (or in its module).
+/// holds no list of sources to dispatch on; a new source adds its mapping next to these.
 #[derive(Clone, Copy)]
 pub struct Mapping {
     source: Source,
