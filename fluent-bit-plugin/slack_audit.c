@@ -38,7 +38,9 @@
  * acknowledged at Pause, PreExit, Exit or hot reload: what is still held comes again after the
  * restart (a page or two of duplicates per stop, never a gap).
  *
- * Layouts and threading follow FLUENT_BIT.md: write only the first five fields of the
+ * Layouts and threading follow Fluent Bit's proxy interface as its source has it from v2.1.10
+ * to v5.1.1 (struct flb_plugin_proxy_def in include/fluent-bit/flb_plugin_proxy.h, the calls in
+ * src/flb_plugin_proxy.c; README.md here, "Versions"): write only the first five fields of the
  * registration struct; every instance runs Init, callbacks and Exit on its own thread, so a
  * thread-local pointer set in Init identifies the instance. Nothing is printed to stdout: log
  * lines go through the host's logger.

@@ -2,13 +2,15 @@
 //! C ABI (`slack_audit_batch_msgpack`, `slack_audit_batch_ndjson`) and by `slack-audit run`.
 //!
 //! What is encoded is [`Batch::event`]: Slack's entry as sent (`format = raw`) or its ECS
-//! document (`format = ecs`), with its event time. [`crate::encode`] holds the byte-level
+//! document (`format = ecs`), with its event time. `src/encode.rs` holds the byte-level
 //! encoders; this module holds the per-batch decisions: one line per entry, the Fluent Bit
 //! record's EventTime, the `source` tag when a collector reads several sources, and what to do
 //! with an entry msgpack cannot hold.
 
 use crate::collector::Batch;
-use crate::encode::{self, EncodeError};
+use crate::encode;
+/// Why a document could not be encoded as msgpack (its byte offset and what was wrong).
+pub use crate::encode::EncodeError;
 use crate::error::Error;
 
 /// Key of the Fluent Bit record metadata that names the source, when it is tagged.
@@ -53,7 +55,7 @@ pub fn fluent_bit(batch: &Batch, tag_source: bool) -> Result<Vec<u8>, Error> {
 /// Appends one Fluent Bit record: `[EventTime, {entry}]`, or `[[EventTime, {"source": …}],
 /// {entry}]` with a `source`. `time` (Unix seconds) is clamped to EventTime's u32 range.
 ///
-/// JSON that msgpack cannot hold as is (nesting deeper than [`encode::MAX_DEPTH`], which Slack's
+/// JSON that msgpack cannot hold as is (nesting deeper than 128 levels, which Slack's
 /// free-form `details` may reach) is handed over as its JSON text instead, in
 /// `{"slack_audit_raw_json": "…", "slack_audit_encode_error": "…"}`: failing the whole batch
 /// would stall the stream on that entry forever.

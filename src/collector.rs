@@ -19,7 +19,7 @@ use crate::signal::StopSignal;
 use crate::slack::{ApiError, Page};
 use crate::source::{Accepted, Ctx, Request, SourceKind, SourceState, StreamState};
 use crate::stats::Stats;
-use crate::wallclock::{ServerTime, SystemWallClock, WallClock};
+use crate::wallclock::{ServerTime, WallClock};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,9 +71,10 @@ impl Batch {
             // entry's strings repeated. Too little means copying the whole batch to grow it.
             self.page.body.len() * 2 + self.deliver.len() * 512,
         );
+        let mapping = self.source.ecs();
         for &k in &self.deliver {
             let e = &self.page.entries[k as usize];
-            docs.push(self.source, self.page.id(e), e.time, self.page.entry_bytes(e));
+            docs.push(mapping, self.page.id(e), e.time, self.page.entry_bytes(e));
         }
         self.formatted = Some(docs);
     }
@@ -119,7 +120,9 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Builds a collector for `specs` starting from the given (loaded) states.
+    /// Builds a collector for `specs` starting from the given (loaded) states (tests; the
+    /// runtime passes its wall clock to [`Collector::with_clock`]).
+    #[cfg(any(test, feature = "internals"))]
     pub fn new(
         cfg: Config,
         specs: Vec<(StreamSpec, StreamState)>,
@@ -127,7 +130,7 @@ impl Collector {
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
     ) -> Result<Collector, Error> {
-        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(SystemWallClock))
+        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(crate::wallclock::SystemWallClock))
     }
 
     /// As [`Collector::new`], reading Unix time from `wall` (tests run it skewed).

@@ -12,11 +12,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The sources a [`Config`] reads (`sources`); made from the table of sources (src/source/).
+pub use crate::source::id::Source;
+
 /// Slack's audit data starts in March 2018; a first run without `since` reads from here.
-pub const AUDIT_EPOCH: i64 = 1_519_862_400;
+pub(crate) const AUDIT_EPOCH: i64 = 1_519_862_400;
 
 /// The audit API accepts at most 30 action names per request.
-pub const MAX_ACTIONS_PER_REQUEST: usize = 30;
+pub(crate) const MAX_ACTIONS_PER_REQUEST: usize = 30;
 
 /// One row of the option table: everything about an option lives here, and everything else is
 /// derived from the rows: [`Config`]'s defaults, parsing and validation ([`ConfigBuilder::set`]),
@@ -74,17 +77,6 @@ fn is_slack_id(v: &str) -> bool {
     v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
-const SOURCES: &[&str] = &["audit", "access", "integration"];
-
-fn source_named(name: &str) -> Option<Source> {
-    match name {
-        "audit" => Some(Source::Audit),
-        "access" => Some(Source::Access),
-        "integration" => Some(Source::Integration),
-        _ => None,
-    }
-}
-
 /// Every option, in the order the README documents them.
 pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -125,8 +117,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "sources",
         kind: Kind::ChoiceList {
-            choices: SOURCES,
-            set: |c, v| c.sources = v.into_iter().filter_map(source_named).collect(),
+            choices: Source::NAMES,
+            set: |c, v| c.sources = v.into_iter().filter_map(Source::named).collect(),
         },
         default: "audit",
         computed_default: None,
@@ -392,24 +384,6 @@ pub const TLS_INSECURE_WARNING: &str = "tls_insecure=true: TLS certificates are 
 
 /// The warning logged when `token_file` can be read by other users.
 pub const TOKEN_FILE_WARNING: &str = "token_file can be read by other users; run chmod 600 on it";
-
-/// A data source of the collector; each becomes one or more streams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Source {
-    Audit,
-    Access,
-    Integration,
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Audit => "audit",
-            Source::Access => "access",
-            Source::Integration => "integration",
-        }
-    }
-}
 
 /// The document handed to the host for each entry (`format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

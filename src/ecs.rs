@@ -14,9 +14,8 @@
 //! straight into the batch buffer, without allocating; the original is copied in, not
 //! re-encoded. tests/ecs_reference.rs holds it to a plain `serde_json::Value` mapping.
 
-use crate::config::Source;
+use crate::source::id::Source;
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -55,8 +54,8 @@ impl Encoded {
     }
 
     /// Appends the ECS document of one entry (`entry` is one JSON object, as on Slack's page).
-    pub fn push(&mut self, source: Source, id: &str, time: i64, entry: &[u8]) {
-        write_document(&mut self.buf, source, id, time, entry);
+    pub fn push(&mut self, mapping: Mapping, id: &str, time: i64, entry: &[u8]) {
+        write_document(&mut self.buf, mapping, id, time, entry);
         self.ends.push(self.buf.len());
     }
 
@@ -76,42 +75,79 @@ impl Encoded {
 
 /// The ECS document of one entry as a `serde_json::Value` (for tests and callers holding a
 /// parsed entry); the same code as the batch path.
-pub fn document(source: Source, id: &str, time: i64, entry: Value) -> Value {
+#[cfg(any(test, feature = "internals"))]
+pub fn document(mapping: Mapping, id: &str, time: i64, entry: serde_json::Value) -> serde_json::Value {
     let bytes = serde_json::to_vec(&entry).unwrap_or_default();
     let mut out = Vec::new();
-    write_document(&mut out, source, id, time, &bytes);
-    serde_json::from_slice(&out).unwrap_or(Value::Null)
+    write_document(&mut out, mapping, id, time, &bytes);
+    serde_json::from_slice(&out).unwrap_or_default()
 }
 
-/// Appends the ECS document of `entry` to `out`. `id` is Slack's `id` for audit entries and
-/// the collector's stable row id for access and integration rows; `time` is the entry's event
-/// time in Unix seconds (`date_create`, `date_last`, `date`). An entry whose mapped fields have
-/// unexpected types still gets `@timestamp`, `event.*` and the original under `slack.*`.
+/// Appends the ECS document of `entry` to `out`, by its source's `mapping`. `id` is Slack's
+/// `id` for audit entries and the collector's stable row id for access and integration rows;
+/// `time` is the entry's event time in Unix seconds (`date_create`, `date_last`, `date`). An
+/// entry whose mapped fields have unexpected types still gets `@timestamp`, `event.*` and the
+/// original under `slack.*`.
 ///
 /// The document is written straight into `out`, in a fixed field order (an allocation only for
 /// an escaped string or an entry the fast reader declines):
 /// strings that had no escape in the entry are copied as they are (they hold nothing JSON
 /// must escape), the others go through serde_json's escaper.
-pub fn write_document(out: &mut Vec<u8>, source: Source, id: &str, time: i64, entry: &[u8]) {
+pub fn write_document(out: &mut Vec<u8>, mapping: Mapping, id: &str, time: i64, entry: &[u8]) {
     // One UTF-8 check for the whole entry, so serde_json does not validate string by string
     // (entries come from pages that already parsed, so this practically never fails).
     let text = std::str::from_utf8(entry).unwrap_or("{}");
-    let id = Str::scan(id);
-    match source {
-        Source::Audit => {
-            let e = scan_audit(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default());
-            audit(out, id, time, &e)
-        }
-        Source::Access => access(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
-        Source::Integration => integration(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
-    }
+    (mapping.fields)(out, Str::scan(id), time, text);
     // The original, byte for byte: `…` becomes `…,"slack":{"<source>":<entry>}}`.
     out.extend_from_slice(b",\"slack\":{\"");
-    out.extend_from_slice(source.name().as_bytes());
+    out.extend_from_slice(mapping.source.name().as_bytes());
     out.extend_from_slice(b"\":");
     out.extend_from_slice(trim(entry));
     out.extend_from_slice(b"}}");
 }
+
+/// One source's mapping to ECS: the writer of the fields between a document's head and the
+/// original entry. Each source names its own ([`crate::source::SourceKind::ecs`]), so this file
+/// holds no list of sources to dispatch on; a new source adds its mapping next to these.
+#[derive(Clone, Copy)]
+pub struct Mapping {
+    source: Source,
+    fields: fn(&mut Vec<u8>, Str<'_>, i64, &str),
+}
+
+impl Mapping {
+    /// The source whose entries this maps (the `slack.<source>` key holding the original).
+    pub fn source(&self) -> Source {
+        self.source
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ecs::Mapping({})", self.source.name())
+    }
+}
+
+/// Audit entries: the fast reader, or serde_json's typed reader for an entry it declines.
+pub const AUDIT: Mapping = Mapping {
+    source: Source::Audit,
+    fields: |out, id, time, text| {
+        let e = scan_audit(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default());
+        audit(out, id, time, &e)
+    },
+};
+
+/// Access rows (team.accessLogs).
+pub const ACCESS: Mapping = Mapping {
+    source: Source::Access,
+    fields: |out, id, time, text| access(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
+};
+
+/// Integration logs (team.integrationLogs).
+pub const INTEGRATION: Mapping = Mapping {
+    source: Source::Integration,
+    fields: |out, id, time, text| integration(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
+};
 
 fn trim(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
@@ -804,11 +840,7 @@ struct Event<'a> {
 
 /// Opens the document and writes `@timestamp`, `ecs` and `event`.
 fn write_head<'o>(out: &'o mut Vec<u8>, time: i64, ev: &Event<'_>) -> Obj<'o> {
-    let (dataset, provider) = match ev.source {
-        Source::Audit => ("slack.audit", "audit"),
-        Source::Access => ("slack.access", "access"),
-        Source::Integration => ("slack.integration", "integration"),
-    };
+    let (dataset, provider) = (ev.source.ecs_dataset(), ev.source.name());
     let mut d = Obj::open(out);
     put_time(d.key("@timestamp"), time);
     let mut ecs = Obj::open(d.key("ecs"));
@@ -1065,7 +1097,7 @@ fn integration(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &IntegrationIn<'_>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn audit_entry() -> Value {
         json!({
@@ -1079,7 +1111,7 @@ mod tests {
 
     #[test]
     fn audit_entry_maps_to_ecs_and_keeps_the_original() {
-        let doc = document(Source::Audit, "0123-abcd", 1_700_000_000, audit_entry());
+        let doc = document(AUDIT, "0123-abcd", 1_700_000_000, audit_entry());
         assert_eq!(doc["@timestamp"], "2023-11-14T22:13:20Z");
         assert_eq!(doc["event"]["id"], "0123-abcd");
         assert_eq!(doc["event"]["action"], "user_login");
@@ -1101,7 +1133,7 @@ mod tests {
     fn empty_ip_gives_no_source_ip() {
         let mut e = audit_entry();
         e["context"]["ip_address"] = json!("");
-        let doc = document(Source::Audit, "x", 1, e);
+        let doc = document(AUDIT, "x", 1, e);
         assert!(doc.get("source").is_none(), "{doc}");
         assert!(doc["related"].get("ip").is_none());
     }
@@ -1120,8 +1152,8 @@ mod tests {
     #[test]
     fn encoded_batch_returns_each_document() {
         let mut enc = Encoded::default();
-        enc.push(Source::Audit, "a", 5, br#"{"id":"a","date_create":5,"action":"user_logout"}"#);
-        enc.push(Source::Integration, "b", 6, br#"{"date":"6","change_type":"added","user_id":"U1"}"#);
+        enc.push(AUDIT, "a", 5, br#"{"id":"a","date_create":5,"action":"user_logout"}"#);
+        enc.push(INTEGRATION, "b", 6, br#"{"date":"6","change_type":"added","user_id":"U1"}"#);
         assert_eq!(enc.len(), 2);
         let a: Value = serde_json::from_slice(enc.get(0)).unwrap();
         let b: Value = serde_json::from_slice(enc.get(1)).unwrap();

@@ -19,7 +19,7 @@ use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted: 128 levels are fine, the 129th is an error.
 /// (serde_json's own limit rejects the 128th level, so everything it accepts is accepted here.)
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Error for input that is not one valid JSON value (with byte offset and what was expected).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +166,9 @@ fn write_event_time(out: &mut Vec<u8>, secs: u32, nanos: u32) {
 /// `-0`, as serde_json does) become float64 via `str::parse::<f64>`; a number beyond f64's range
 /// is an error, as in serde_json. An unpaired surrogate escape becomes U+FFFD. Invalid UTF-8, a
 /// raw control character in a string, nesting deeper than [`MAX_DEPTH`] and trailing characters
-/// are errors. On error nothing is appended.
+/// are errors. On error nothing is appended. (The shipped paths encode whole records with
+/// [`fluent_bit_record`]; this is the same transcoder, for tests.)
+#[cfg(any(test, feature = "internals"))]
 pub fn json_to_msgpack(out: &mut Vec<u8>, json: &[u8]) -> Result<(), EncodeError> {
     let len_before = out.len();
     out.reserve(json.len() + 8);

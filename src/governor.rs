@@ -60,7 +60,7 @@ pub struct Budget {
 }
 
 /// Slack counts calls per minute; we count over a minute plus this margin.
-pub const WINDOW_MARGIN_MS: u64 = 500;
+pub(crate) const WINDOW_MARGIN_MS: u64 = 500;
 
 impl Budget {
     pub fn per_minute(max_calls: u32) -> Budget {
@@ -124,12 +124,6 @@ impl Budget {
     pub fn window_ms(&self) -> u64 {
         self.window_ms
     }
-
-    /// Calls started within the window ending at `now`.
-    pub fn calls_in_window(&mut self, now: u64) -> usize {
-        self.next_slot(now);
-        self.starts.len()
-    }
 }
 
 /// The API tiers with separate budgets.
@@ -153,15 +147,6 @@ pub fn shared_budget(api_url: &str, tier: Tier, max_calls: u32) -> Arc<Mutex<Bud
         .clone();
     b.lock().unwrap_or_else(|e| e.into_inner()).limit_to(max_calls);
     b
-}
-
-/// What one HTTP exchange meant, as far as retrying goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// 429: wait Retry-After (or a default), then repeat the same request.
-    RateLimited(Option<Duration>),
-    /// 5xx, reset, timeout, truncated or non-JSON body: back off and repeat the same request.
-    Transient(String),
 }
 
 /// Exponential backoff with full jitter and a bound on the number of retries.

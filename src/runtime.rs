@@ -7,7 +7,9 @@
 //! which bounds memory to about two pages. Without read-ahead (the CLI) the worker also waits
 //! for the host to ask for the next batch: one page alive.
 
-use crate::collector::{streams_for, Batch, Collector};
+/// A batch of entries handed to the host: part of this API.
+pub use crate::collector::Batch;
+use crate::collector::{streams_for, Collector};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::logs::{Level, LogQueue};
@@ -156,7 +158,7 @@ struct Pending {
 }
 
 /// The most batches the host may hold without acknowledging.
-pub const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 64;
 
 /// A running collection, driven by the host thread.
 pub struct Collection {
@@ -226,32 +228,32 @@ fn note_streams_left_behind(
     }
 }
 
+/// What a host may choose when it starts a [`Collection`], beyond the [`Config`]; the default
+/// is what [`Collection::start`] does.
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    /// Ends a wait for a locked stream early when it returns true (the CLI passes "a signal
+    /// arrived or stdout's reader is gone"). Default: wait up to `lock_wait`.
+    pub cancelled: Option<&'a dyn Fn() -> bool>,
+    /// Where the collector reads Unix time (tests run it skewed; Slack's `Date` header corrects
+    /// it either way). Default: the system clock. Not for embedders: the trait is internal.
+    #[doc(hidden)]
+    pub wall_clock: Option<Arc<dyn crate::wallclock::WallClock>>,
+}
+
 impl Collection {
     /// Opens (and locks) the state of every stream, resolves the token and starts the worker.
     /// A stream locked by another process is waited for up to `lock_wait`.
     /// Errors: [`ErrorKind::Config`] (no token), [`ErrorKind::State`] (state_dir or a state file
     /// unusable, a stream still in use after `lock_wait`).
     pub fn start(cfg: Config) -> Result<Collection, Error> {
-        Self::start_with(cfg, &|| false, Arc::new(crate::wallclock::SystemWallClock))
+        Self::start_with(cfg, StartOptions::default())
     }
 
-    /// As [`Collection::start`], with the collector reading Unix time from `wall` (tests run
-    /// it skewed; Slack's `Date` header corrects it either way).
-    pub fn start_with_clock(cfg: Config, wall: Arc<dyn crate::wallclock::WallClock>) -> Result<Collection, Error> {
-        Self::start_with(cfg, &|| false, wall)
-    }
-
-    /// As [`Collection::start`]; `cancelled` ends a wait for a locked stream early (the CLI
-    /// passes "a signal arrived or stdout's reader is gone").
-    pub fn start_cancellable(cfg: Config, cancelled: &dyn Fn() -> bool) -> Result<Collection, Error> {
-        Self::start_with(cfg, cancelled, Arc::new(crate::wallclock::SystemWallClock))
-    }
-
-    fn start_with(
-        cfg: Config,
-        cancelled: &dyn Fn() -> bool,
-        wall: Arc<dyn crate::wallclock::WallClock>,
-    ) -> Result<Collection, Error> {
+    /// As [`Collection::start`], with the choices of [`StartOptions`].
+    pub fn start_with(cfg: Config, options: StartOptions<'_>) -> Result<Collection, Error> {
+        let cancelled = options.cancelled.unwrap_or(&|| false);
+        let wall = options.wall_clock.unwrap_or_else(|| Arc::new(crate::wallclock::SystemWallClock));
         let logs = Arc::new(LogQueue::default());
         for warning in cfg.warnings() {
             logs.push(Level::Warn, warning);

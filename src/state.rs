@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// 1: one audit-shaped state with an optional `web` part for access and integration streams.
 /// 2: the common fields plus one object named by the source (`audit`, `access`, `integration`):
 ///    [`crate::source::StreamState`].
-pub const SCHEMA: u32 = 2;
+pub(crate) const SCHEMA: u32 = 2;
 
 /// What the file holds: the schema, which stream it belongs to, and the state.
 #[derive(Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 //! answered once, the local clock is all there is; the collector then caps the window in flight
 //! by the first answer's `Date` (see [`crate::sequence::AuditState::cap_latest`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Unix seconds now. Injectable so that tests can run a collector on a skewed clock.
 pub trait WallClock: Send + Sync {
@@ -25,8 +25,10 @@ impl WallClock for SystemWallClock {
 }
 
 /// The system's clock shifted by `0` seconds (positive: running ahead). For tests.
+#[cfg(any(test, feature = "internals"))]
 pub struct SkewedClock(pub i64);
 
+#[cfg(any(test, feature = "internals"))]
 impl WallClock for SkewedClock {
     fn unix(&self) -> i64 {
         crate::config::now_unix() + self.0
@@ -50,7 +52,8 @@ impl ServerTime {
         local + self.offset.unwrap_or(0)
     }
 
-    pub fn offset(&self) -> Option<i64> {
+    #[cfg(test)]
+    fn offset(&self) -> Option<i64> {
         self.offset
     }
 }
@@ -60,16 +63,6 @@ impl ServerTime {
 pub fn parse_http_date(v: &str) -> Option<i64> {
     let t = httpdate::parse_http_date(v.trim()).ok()?;
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs() as i64)
-}
-
-/// Formats Unix seconds as an IMF-fixdate `Date` header value (for the simulator).
-pub fn format_http_date(unix: i64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64))
-}
-
-/// Unix seconds of a `SystemTime`.
-pub fn unix_of(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -82,7 +75,8 @@ mod tests {
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784111777));
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
         assert_eq!(parse_http_date("yesterday"), None);
-        assert_eq!(parse_http_date(&format_http_date(1_700_000_123)), Some(1_700_000_123));
+        let formatted = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_123));
+        assert_eq!(parse_http_date(&formatted), Some(1_700_000_123));
     }
 
     #[test]

@@ -321,7 +321,7 @@ fn validate(cfg: &Config, ui: &mut ui::Ui) -> i32 {
     if let Err(e) = cfg.resolve_token() {
         ui.log(Level::Warn, e.message());
     }
-    let streams: Vec<String> = slack_audit::collector::streams_for(cfg).into_iter().map(|s| s.name).collect();
+    let streams: Vec<String> = slack_audit::streams::streams_for(cfg).into_iter().map(|s| s.name).collect();
     println!(
         "configuration is valid: sources {}, streams {}, state_dir {}, api_url {}",
         cfg.sources.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),

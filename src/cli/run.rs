@@ -4,11 +4,10 @@ use super::signals::{self, Stop};
 use super::ui::Ui;
 use super::{exit, stdout};
 use slack_audit::batch_encode;
-use slack_audit::collector::Batch;
 use slack_audit::config::Config;
 use slack_audit::error::{Error, ErrorKind};
 use slack_audit::logs::Level;
-use slack_audit::runtime::{Collected, Collection};
+use slack_audit::runtime::{Batch, Collected, Collection, StartOptions};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -19,17 +18,19 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
     // No check for the parent's death: a collector started in the background by a script that
     // then exits (nohup, `&`) must keep running. What matters is stdout's reader.
     stdout::watch(|| signals::request(Stop::ReaderGone));
-    let mut collection = match Collection::start_cancellable(cfg, &|| signals::stop_reason().is_some()) {
-        Ok(c) => c,
-        Err(e) => {
-            // A wait for a stream another collector holds, ended by a signal or a vanished reader.
-            if let (ErrorKind::State, Some(reason)) = (e.kind(), signals::stop_reason()) {
-                ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
-                return exit::OK;
+    let stopped = || signals::stop_reason().is_some();
+    let mut collection =
+        match Collection::start_with(cfg, StartOptions { cancelled: Some(&stopped), ..Default::default() }) {
+            Ok(c) => c,
+            Err(e) => {
+                // A wait for a stream another collector holds, ended by a signal or a vanished reader.
+                if let (ErrorKind::State, Some(reason)) = (e.kind(), signals::stop_reason()) {
+                    ui.log(Level::Info, &format!("{}; nothing was read: {e}", stop_message(reason)));
+                    return exit::OK;
+                }
+                return exit::report(ui, &e);
             }
-            return exit::report(ui, &e);
-        }
-    };
+        };
     if let Some(addr) = metrics {
         match super::metrics::serve(addr, collection.stats_source()) {
             Ok(bound) => ui.log(Level::Info, &format!("metrics at http://{bound}/metrics")),

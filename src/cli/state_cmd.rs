@@ -5,8 +5,7 @@ use super::exit;
 use super::ui::Ui;
 use slack_audit::config::{parse_since, Config};
 use slack_audit::error::Error;
-use slack_audit::source::{streams_for, StreamSpec, StreamState};
-use slack_audit::state::{list_streams, open_stream, peek};
+use slack_audit::streams::{list_streams, open_stream, peek, streams_for, StreamSpec, StreamState};
 
 fn when(t: i64) -> String {
     let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);

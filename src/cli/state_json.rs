@@ -5,9 +5,7 @@ use super::exit;
 use super::ui::Ui;
 use serde_json::{json, Value};
 use slack_audit::config::{now_unix, Config};
-use slack_audit::ecs::rfc3339;
-use slack_audit::source::streams_for;
-use slack_audit::state::peek;
+use slack_audit::streams::{peek, rfc3339, streams_for};
 
 fn time(t: Option<i64>) -> Value {
     t.map(|t| json!({ "unix": t, "rfc3339": rfc3339(t) })).unwrap_or(Value::Null)

@@ -84,7 +84,7 @@ pub fn stats(url: &str, raw: bool) -> i32 {
         global("slack_audit_budget_wait_seconds_total").unwrap_or(0.0),
         global("slack_audit_batches_pending").unwrap_or(0.0),
         if global("slack_audit_caught_up") == Some(1.0) { "yes" } else { "no" },
-        last.map(|t| slack_audit::ecs::rfc3339(t as i64)).unwrap_or_else(|| "none yet".into()),
+        last.map(|t| slack_audit::streams::rfc3339(t as i64)).unwrap_or_else(|| "none yet".into()),
     );
     exit::OK
 }

@@ -6,8 +6,7 @@ use super::registry::{lock, lookup, register, unregister, Registry};
 use super::SlackAuditStatus;
 use crate::batch_encode;
 use crate::collector::Batch;
-use crate::config::Source;
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// An opaque batch of events, returned by `slack_audit_collect`, freed by `slack_audit_batch_free`.
@@ -78,14 +77,6 @@ fn live_batch(b: *const SlackAuditBatch) -> Result<Arc<Mutex<BatchBox>>, Failure
     })
 }
 
-fn source_cstr(s: Source) -> &'static CStr {
-    match s {
-        Source::Audit => c"audit",
-        Source::Access => c"access",
-        Source::Integration => c"integration",
-    }
-}
-
 const RELEASED: &str =
     "the batch's events were released (slack_audit_batch_release_events); only acknowledging and freeing it remain";
 
@@ -126,7 +117,7 @@ pub extern "C" fn slack_audit_batch_event(
             json: json.as_ptr(),
             json_len: json.len(),
             time,
-            source: source_cstr(g.batch.source).as_ptr(),
+            source: g.batch.source.c_name().as_ptr(),
         };
         // SAFETY: non-NULL and writable by contract; the bytes live in the batch's heap buffer,
         // which does not move while the batch is registered.

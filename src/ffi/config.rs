@@ -4,8 +4,8 @@
 //! passes them as they are, without building JSON; `slack_audit_new(json)` stays for embedders
 //! that have a JSON document.
 //!
-//! Same conventions as src/ffi.rs (and the same plumbing: every export goes through its panic
-//! boundary `guard`; the pointer handed to C is a registry id from the same never-reused
+//! Same conventions as src/ffi/mod.rs (and the same plumbing: every export goes through the
+//! panic boundary `ffi_boundary!`; the pointer handed to C is a registry id from the same never-reused
 //! counter as handles and batches, so a freed config is `SLACK_AUDIT_INVALID_HANDLE`, never a
 //! dangling pointer).
 

@@ -13,7 +13,6 @@ pub mod integration;
 pub mod web;
 
 pub use audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
-pub use web::classify_web_failure;
 
 use crate::bodypool::BodyPool;
 use serde::Deserialize;
@@ -210,6 +209,7 @@ pub(crate) fn classify_error_code(status: u16, code: &str, body: &[u8]) -> ApiEr
 
 #[cfg(test)]
 mod tests {
+    use super::web::classify_web_failure;
     use super::*;
 
     #[test]

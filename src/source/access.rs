@@ -71,4 +71,8 @@ impl SourceKind for Access {
     fn with_checkpoint(&self, t: i64) -> SourceState {
         SourceState::Access(AccessState { floor: Some(t), ..Default::default() })
     }
+
+    fn ecs(&self) -> crate::ecs::Mapping {
+        crate::ecs::ACCESS
+    }
 }

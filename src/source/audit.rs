@@ -131,6 +131,10 @@ impl SourceKind for Audit {
     fn with_checkpoint(&self, t: i64) -> SourceState {
         SourceState::Audit(AuditState { checkpoint: Some(t), ..Default::default() })
     }
+
+    fn ecs(&self) -> crate::ecs::Mapping {
+        crate::ecs::AUDIT
+    }
 }
 
 impl StateView for AuditState {

@@ -75,4 +75,8 @@ impl SourceKind for Integration {
     fn with_checkpoint(&self, t: i64) -> SourceState {
         SourceState::Integration(IntegrationState { floor: Some(t), ..Default::default() })
     }
+
+    fn ecs(&self) -> crate::ecs::Mapping {
+        crate::ecs::INTEGRATION
+    }
 }

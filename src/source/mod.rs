@@ -12,33 +12,54 @@
 //! [`crate::sequence`] (audit windows) and [`crate::weblogs`] (access/integration walks), the
 //! wire formats [`crate::slack`].
 
+/// The table of sources, the crate's only list of them. One row per source: its [`Source`]
+/// variant, its name (the word of the `sources` option, the key of its state in a state file,
+/// the tag of its events), then the module implementing [`SourceKind`] for it and the variant
+/// of [`SourceState`] its streams' state files hold.
+///
+/// Adding a fourth source means one new module under `src/source/` (its state, requests, page
+/// reader and verdicts, usually with a new `src/slack/` endpoint file) plus one row here. Its
+/// `format = ecs` mapping is written with the ECS writer's parts, next to the other mappings in
+/// src/ecs.rs, and named by its [`SourceKind::ecs`]; nothing dispatches on it. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
+/// code below) or from the source's [`SourceKind`]; tests/repo_consistency.rs fails if a
+/// `match` on a source appears outside src/source/.
+///
+/// `then` is the macro the rows are handed to: id.rs makes [`Source`] of them, and this file
+/// [`SourceState`] and [`kind`].
+macro_rules! source_table {
+    ($then:ident) => {
+        $then! {
+            Audit = "audit" => audit::Audit(audit::AuditState),
+            Access = "access" => access::Access(access::AccessState),
+            Integration = "integration" => integration::Integration(integration::IntegrationState),
+        }
+    };
+}
+
 pub mod access;
 pub mod audit;
+pub mod id;
 pub mod integration;
 mod walk;
 
-use crate::config::{Config, Source};
+use crate::config::Config;
 use crate::governor::Tier;
 use crate::slack::{ApiError, AuditFilter, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
-/// The table of sources. One row per source: the `sources` name (a [`Source`] variant), the
-/// variant of [`SourceState`] its streams' state files hold, and the module implementing
-/// [`SourceKind`] for it.
-///
-/// Adding a fourth source means one new module under `src/source/` (its state, requests, page
-/// reader and verdicts, usually on a new `src/slack/` endpoint file) plus one row here (and its
-/// name in `config::Source`, where the `sources` option is parsed).
-macro_rules! sources {
-    ($($variant:ident => $module:ident :: $unit:ident ( $state:ty )),* $(,)?) => {
+pub use id::Source;
+
+/// Makes the per-source enum of states and the lookup of a source's code from the rows of
+/// [`source_table`].
+macro_rules! states_and_kinds {
+    ($($variant:ident = $name:literal => $module:ident :: $unit:ident ( $state:ty )),* $(,)?) => {
         /// What a stream's state file holds for its source: one variant per source, each owned
         /// by its module (serialized as `{"audit": {...}}`, `{"access": {...}}`, ...).
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
         pub enum SourceState {
-            $($variant($state)),*
+            $(#[serde(rename = $name)] $variant($state)),*
         }
 
         impl SourceState {
@@ -66,10 +87,13 @@ macro_rules! sources {
     };
 }
 
-sources! {
-    Audit => audit::Audit(audit::AuditState),
-    Access => access::Access(access::AccessState),
-    Integration => integration::Integration(integration::IntegrationState),
+source_table!(states_and_kinds);
+
+impl Source {
+    /// How this source's entries become ECS documents (`format = ecs`).
+    pub fn ecs(self) -> crate::ecs::Mapping {
+        kind(self).ecs()
+    }
 }
 
 /// Everything a stream's state file holds (schema 2): what every source keeps, plus its
@@ -248,6 +272,9 @@ pub trait SourceKind: Sync {
     fn caught_up(&self, state: &SourceState, ctx: &Ctx) -> bool;
     /// `state set --checkpoint t`: a state delivering again from second `t`.
     fn with_checkpoint(&self, t: i64) -> SourceState;
+    /// Its mapping to the Elastic Common Schema (`format = ecs`), one of those of
+    /// [`crate::ecs`]: the ECS writer names no source, each source names its mapping.
+    fn ecs(&self) -> crate::ecs::Mapping;
 }
 
 /// Generates the accessors a source module uses to reach its variant of [`SourceState`].
@@ -292,6 +319,15 @@ mod tests {
             specs.iter().map(|s| s.source).collect::<Vec<_>>(),
             vec![Source::Integration, Source::Audit, Source::Access]
         );
+    }
+
+    #[test]
+    fn each_source_names_its_own_code_state_and_ecs_mapping() {
+        for &source in Source::ALL {
+            assert_eq!(kind(source).fresh().source(), source);
+            assert_eq!(source.ecs().source(), source);
+            assert_eq!(StreamState::new(source).source.source(), source);
+        }
     }
 
     #[test]

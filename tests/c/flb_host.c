@@ -27,7 +27,7 @@
  * record, appended and fsync'ed as the records reach a chunk; -p key=value is a property (looked
  * up case-insensitively, like Fluent Bit).
  *
- * What Fluent Bit does, and this host too (v2.1.10 .. v5.1.1; FLUENT_BIT.md):
+ * What Fluent Bit does, and this host too (read in Fluent Bit's source at v2.1.10 and v5.1.1):
  * - src/flb_plugin_proxy.c: every proxy input is threaded (`def->flags | FLB_INPUT_THREADED`)
  *   unless `threaded off`; flb_proxy_input_cb_collect calls the input callback every second,
  *   then flb_input_log_append, ignores its result, and calls the cleanup callback in every case.

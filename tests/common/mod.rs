@@ -5,7 +5,7 @@
 pub mod logstash;
 
 use slack_audit::config::Config;
-use slack_audit::runtime::{Collected, Collection};
+use slack_audit::runtime::{Collected, Collection, StartOptions};
 use slack_audit_sim::{Sim, SimConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -196,7 +196,8 @@ pub fn drain_raw(cfg: Config, max_batches: Option<usize>, deadline: Duration) ->
 /// As [`drain`], for a collector whose local clock is `skew` seconds off (positive: ahead).
 pub fn drain_skewed(cfg: Config, skew: i64, deadline: Duration) -> Drained {
     let wall = Arc::new(slack_audit::wallclock::SkewedClock(skew));
-    let raw = drain_collection(Collection::start_with_clock(cfg, wall).expect("start collection"), None, deadline);
+    let options = StartOptions { wall_clock: Some(wall), ..Default::default() };
+    let raw = drain_collection(Collection::start_with(cfg, options).expect("start collection"), None, deadline);
     let mut d = Drained { stats: raw.stats, error: raw.error, ..Drained::default() };
     for (_, v, t) in raw.entries {
         let id = v["id"].as_str().expect("entry has an id").to_string();
