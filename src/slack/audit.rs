@@ -71,7 +71,7 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<Page, ApiError> {
     // in cache. Entries the one-pass key reader does not handle are read after the scan.
     let mut entries = Vec::new();
     let mut unusual = Vec::new();
-    let scan = jsonscan::scan_page(&body, |start, end| {
+    let (body, scan) = jsonscan::Body::scan_page(body, |body, start, end| {
         let span = |(a, b): (usize, usize)| Text::Span((start + a) as u32, (start + b) as u32);
         match scan_keys(&body[start..end]).filter(|_| end <= u32::MAX as usize) {
             Some(Keys { id: Some(id), date_create: Some(date_create), action }) if id.1 > id.0 => {
@@ -83,7 +83,7 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<Page, ApiError> {
             }
         }
     })
-    .map_err(|e| not_json(&body, e))?;
+    .map_err(|(body, e)| not_json(&body, e))?;
     if scan.ok == Some(false) {
         let code = scan.error.map(|(a, b)| json_string(&body[a..b])).transpose()?;
         return Err(classify_error_code(200, code.as_deref().unwrap_or("unknown_error"), &body));

@@ -16,6 +16,7 @@ pub use audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter}
 pub use web::classify_web_failure;
 
 use crate::bodypool::BodyPool;
+use crate::jsonscan::Body;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -56,10 +57,12 @@ pub enum Text {
     Owned(Box<str>),
 }
 
-/// A parsed page. The body is kept whole; entries point into it, so nothing is copied.
+/// A parsed page. The body is kept whole; entries point into it, so nothing is copied. An audit
+/// page's body is one the scanner checked ([`Body::scan_page`]): its ids are read without a
+/// second UTF-8 check.
 #[derive(Debug)]
 pub struct Page {
-    pub body: Vec<u8>,
+    pub body: Body,
     pub entries: Vec<EntryRef>,
     pub next_cursor: String,
     /// Where the body goes when the page is dropped (set by the collector), to be read into
@@ -70,7 +73,7 @@ pub struct Page {
 impl Drop for Page {
     fn drop(&mut self) {
         if let Some(pool) = self.recycle.take() {
-            pool.give(std::mem::take(&mut self.body));
+            pool.give(std::mem::take(&mut self.body).into_vec());
         }
     }
 }
@@ -78,7 +81,7 @@ impl Drop for Page {
 impl Page {
     /// A page with nothing in it (what a released batch keeps).
     pub fn empty() -> Page {
-        Page { body: Vec::new(), entries: Vec::new(), next_cursor: String::new(), recycle: None }
+        Page { body: Body::default(), entries: Vec::new(), next_cursor: String::new(), recycle: None }
     }
 
     pub fn entry_bytes(&self, e: &EntryRef) -> &[u8] {
@@ -97,8 +100,9 @@ impl Page {
 
     fn text<'a>(&'a self, t: &'a Text) -> &'a str {
         match t {
-            // A span is only made inside an entry's text, which serde_json checked is UTF-8.
-            Text::Span(a, b) => std::str::from_utf8(&self.body[*a as usize..*b as usize]).unwrap_or(""),
+            // Spans are made in audit pages, whose body the scanner checked whole: no second
+            // UTF-8 check (a range that is not text of the body reads as "").
+            Text::Span(a, b) => self.body.text(*a as usize..*b as usize),
             Text::Owned(s) => s,
         }
     }
