@@ -276,6 +276,24 @@ mod tests {
         assert_eq!(page.action(&page.entries[0]), Some("user_login"));
     }
 
+    /// `Page::ids` (what the sequence de-duplicates by, with its prefetch) gives every entry's id
+    /// and time in page order, spans and decoded ids alike, also past the prefetch distance.
+    #[test]
+    fn ids_are_every_entry_in_page_order() {
+        let mut body = String::from(r#"{"entries":["#);
+        for i in 0..20 {
+            let id = if i % 7 == 3 { format!("e\\u0041{i}") } else { format!("e{i}") };
+            body.push_str(&format!(r#"{{"id":"{id}","date_create":{}}},"#, 100 - i));
+        }
+        body.pop();
+        body.push_str("]}");
+        let page = parse_audit_page(body.into_bytes()).unwrap();
+        let ids: Vec<(String, i64)> = page.ids().map(|(id, t)| (id.to_string(), t)).collect();
+        let want: Vec<(String, i64)> =
+            (0..20).map(|i| (if i % 7 == 3 { format!("eA{i}") } else { format!("e{i}") }, 100 - i)).collect();
+        assert_eq!(ids, want);
+    }
+
     #[test]
     fn the_one_pass_key_reader_agrees_with_the_general_one() {
         let cases = [
