@@ -78,38 +78,29 @@ fn has_line_break(bytes: &[u8]) -> bool {
     blocks.remainder().iter().any(|&c| c == b'\n' || c == b'\r')
 }
 
-/// Copies `json` without the whitespace outside strings.
+/// Copies `json` without the whitespace outside strings. Strings are found with the scanner's
+/// locating search (their bytes are copied as they are, a raw line break escaped); one that
+/// does not end runs to the end of the input.
 fn compact_into(out: &mut Vec<u8>, json: &[u8]) {
     out.reserve(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &c in json {
-        if in_string {
-            match c {
-                _ if escaped => {
-                    escaped = false;
-                    out.push(c);
+    let mut p = 0;
+    while let Some(&c) = json.get(p) {
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => p += 1,
+            b'"' => {
+                let end = jsonscan::string_end(json, p).map_or(json.len(), |(q, _)| q + 1);
+                for &c in &json[p..end] {
+                    match c {
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        _ => out.push(c),
+                    }
                 }
-                b'\\' => {
-                    escaped = true;
-                    out.push(c);
-                }
-                b'"' => {
-                    in_string = false;
-                    out.push(c);
-                }
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                _ => out.push(c),
+                p = end;
             }
-        } else {
-            match c {
-                b' ' | b'\t' | b'\n' | b'\r' => {}
-                b'"' => {
-                    in_string = true;
-                    out.push(c);
-                }
-                _ => out.push(c),
+            _ => {
+                out.push(c);
+                p += 1;
             }
         }
     }
@@ -290,6 +281,7 @@ fn write_container_header(out: &mut Vec<u8>, count: usize, headers: Headers) {
 }
 
 /// The smallest msgpack str header for `len` bytes, and how many of its bytes are used.
+#[inline]
 fn str_header(len: usize) -> ([u8; 5], usize) {
     let mut h = [0u8; 5];
     if len < 32 {
@@ -312,6 +304,7 @@ fn str_header(len: usize) -> ([u8; 5], usize) {
 
 /// Writes a msgpack str. Callers guarantee `s.len() <= u32::MAX` (checked for JSON strings;
 /// metadata is short by construction).
+#[inline]
 fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     let (h, n) = str_header(s.len());
     out.extend_from_slice(&h[..n]);
@@ -588,6 +581,17 @@ mod tests {
         assert_eq!(mp("[]"), [0x90]);
         assert_eq!(mp("{}"), [0x80]);
         assert_eq!(mp(r#"{"a":[1,{}]}"#), [0x81, 0xa1, b'a', 0x92, 0x01, 0x80]);
+    }
+
+    /// Invalid input keeps the one-line promise too: a raw line break right after a backslash
+    /// inside a string (the old compactor copied it raw, as the escaped character).
+    #[test]
+    fn a_raw_line_break_after_a_backslash_is_escaped_too() {
+        for entry in [&b"{\"a\":\"x\\\ny\"}\n"[..], b"{ \"a\" : \"x\\\r\n", b"\"\\\n\n"] {
+            let mut out = Vec::new();
+            ndjson_line(&mut out, entry);
+            assert!(!out[..out.len() - 1].iter().any(|&c| c == b'\n' || c == b'\r'), "{out:?}");
+        }
     }
 
     #[test]

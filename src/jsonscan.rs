@@ -339,6 +339,7 @@ pub fn skip_value(t: &[u8], mut p: usize, max_depth: usize) -> Option<usize> {
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` at `t[p]`: the position after it, or where
 /// a digit was expected.
+#[inline]
 pub fn number(t: &[u8], mut p: usize) -> Res<usize> {
     if t.get(p) == Some(&b'-') {
         p += 1;
@@ -385,12 +386,14 @@ pub fn digits(t: &[u8], mut p: usize) -> usize {
 pub fn string(t: &[u8], p: usize) -> Res<usize> {
     let mut p = p + 1;
     loop {
-        p = string_run(t, p)?;
+        // `string_run` with the stop byte looked at once: most strings end at their first stop.
+        p += special(t.get(p..).unwrap_or_default());
         match t.get(p) {
-            None => return Err(ScanError(t.len())),
             Some(b'"') => return Ok(p + 1),
             Some(b'\\') => p = escape(t, p)?.1,
+            Some(0x80..) => p = string_run(t, p)?,
             Some(_) => return Err(ScanError(p)),
+            None => return Err(ScanError(t.len())),
         }
     }
 }
