@@ -9,7 +9,8 @@
 //! - [`bodypool`]: page bodies reused between reads;
 //! - [`fnv`]: the stable hash of file names and row ids;
 //! - [`inflate`]: gzip bodies inflated whole (libdeflate);
-//! - [`jsonscan`]: the one-pass JSON and UTF-8 check of a page that finds its entries;
+//! - [`jsonscan`]: the one JSON scanner (whitespace, strings, numbers, values) that every reader
+//!   of JSON bytes uses, and the one-pass JSON and UTF-8 check of a page that finds its entries;
 //! - [`sequence`]: the pure pagination and checkpoint state machine;
 //! - [`weblogs`]: the pure paging and change detection of the access and integration logs;
 //! - [`dedupe`]: ids already delivered near a boundary;
