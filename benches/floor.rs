@@ -116,7 +116,7 @@ fn main() {
                 page_body.clear();
                 page_body.extend_from_slice(&body);
                 let mut p = parse_audit_page(std::mem::take(&mut page_body)).unwrap();
-                page_body = std::mem::take(&mut p.body);
+                page_body = std::mem::take(&mut p.body).into_vec();
             }),
         ),
         (
@@ -124,7 +124,7 @@ fn main() {
             measure(|| {
                 inflate(&gz, &mut page_body);
                 let mut p = parse_audit_page(std::mem::take(&mut page_body)).unwrap();
-                page_body = std::mem::take(&mut p.body);
+                page_body = std::mem::take(&mut p.body).into_vec();
             }),
         ),
         (

@@ -14,6 +14,7 @@
 //! straight into the batch buffer, without allocating; the original is copied in, not
 //! re-encoded. tests/ecs_reference.rs holds it to a plain `serde_json::Value` mapping.
 
+use crate::jsonscan::{self, string_end, ws};
 use crate::source::id::Source;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -399,77 +400,19 @@ struct IntegrationIn<'a> {
 // gives up (`None`) on anything else: a mapped member that is null, of another type or
 // repeated, a key with an escape, nesting deeper than serde_json allows. The serde reader
 // above then decides, so both give the same result. The entry is valid JSON (it comes from a
-// page serde_json parsed).
+// page the scanner checked).
 
+// The lexical primitives are the crate's one JSON scanner's, in their locating strength (the
+// entry was checked when its page was read): `string_end` finds `"` or `\` 16 bytes at a time,
+// `skip_value` counts brackets.
+
+/// serde_json's recursion limit is 128: a value nesting deeper is left to it.
+const MAX_SKIP_DEPTH: usize = 100;
+
+/// The position just after the JSON value starting at `b[p]` (`None`: too deep, or not there).
 #[inline]
-fn ws(b: &[u8], mut p: usize) -> usize {
-    while matches!(b.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        p += 1;
-    }
-    p
-}
-
-/// The index of the closing quote of the string opening at `b[p]`, and whether it has escapes.
-fn string_end(b: &[u8], p: usize) -> Option<(usize, bool)> {
-    let mut q = p + 1;
-    let mut escaped = false;
-    loop {
-        q = quote_or_backslash(b, q)?;
-        if b[q] == b'"' {
-            return Some((q, escaped));
-        }
-        escaped = true;
-        q += 2;
-    }
-}
-
-/// The first `"` or `\\` at or after `b[p]`, eight bytes at a time (strings are most of an entry).
-fn quote_or_backslash(b: &[u8], mut p: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(p..p + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().ok()?);
-        let (q, s) = (w ^ (ONES * b'"' as u64), w ^ (ONES * b'\\' as u64));
-        // A zero byte in q or s is a hit; the lowest flagged byte is exact (the classic
-        // has-zero-byte test can only over-flag bytes above a real zero).
-        let hits = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s) & HIGH;
-        if hits != 0 {
-            return Some(p + (hits.trailing_zeros() / 8) as usize);
-        }
-        p += 8;
-    }
-    b.get(p..)?.iter().position(|&c| c == b'"' || c == b'\\').map(|n| p + n)
-}
-
-/// The position just after the JSON value starting at `b[p]`.
-fn skip_value(b: &[u8], mut p: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    loop {
-        match *b.get(p)? {
-            b'"' => p = string_end(b, p)?.0 + 1,
-            b'{' | b'[' => {
-                depth += 1;
-                // serde_json's recursion limit is 128: deeper is left to it.
-                if depth > 100 {
-                    return None;
-                }
-                p += 1;
-            }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                p += 1;
-            }
-            _ if depth == 0 => {
-                // A scalar: up to the next delimiter.
-                let n = b[p..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'));
-                return Some(n.map_or(b.len(), |n| p + n));
-            }
-            _ => p += 1,
-        }
-        if depth == 0 {
-            return Some(p);
-        }
-    }
+fn skip_value(b: &[u8], p: usize) -> Option<usize> {
+    jsonscan::skip_value(b, p, MAX_SKIP_DEPTH)
 }
 
 /// Walks the object at `b[p]`, calling `member(key, position of the value)` for each member;
@@ -1160,29 +1103,6 @@ mod tests {
         assert_eq!(a["event"]["action"], "user_logout");
         assert_eq!(b["event"]["action"], "integration_added");
         assert_eq!(b["slack"]["integration"]["user_id"], "U1");
-    }
-
-    #[test]
-    fn quote_search_finds_the_first_quote_or_backslash() {
-        // Every placement of a hit (and of a second one after it) in texts of 0 to 40 bytes,
-        // with bytes either side of '"' and '\\' that a sloppy bit trick could confuse.
-        for len in 0..40 {
-            for first in 0..=len {
-                for (hit, second) in [(b'"', b'\\'), (b'\\', b'"'), (b'"', b'"')] {
-                    let mut t: Vec<u8> = (0..len).map(|i| [b'!', b'#', b'[', b']', 0x01, 0xff, b'a'][i % 7]).collect();
-                    if first < len {
-                        t[first] = hit;
-                        if first + 3 < len {
-                            t[first + 3] = second;
-                        }
-                    }
-                    for from in 0..=len {
-                        let naive = t[from..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| from + n);
-                        assert_eq!(quote_or_backslash(&t, from), naive, "{t:?} from {from}");
-                    }
-                }
-            }
-        }
     }
 
     #[test]

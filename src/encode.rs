@@ -15,6 +15,7 @@
 //! Every encoding written is the smallest msgpack allows (fixint..int64, fixstr..str32,
 //! fixmap/fixarray..32-bit), except that every non-integer number is a float64.
 
+use crate::jsonscan::{self, ws as skip_ws, Escape, ScanError};
 use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted: 128 levels are fine, the 129th is an error.
@@ -77,38 +78,29 @@ fn has_line_break(bytes: &[u8]) -> bool {
     blocks.remainder().iter().any(|&c| c == b'\n' || c == b'\r')
 }
 
-/// Copies `json` without the whitespace outside strings.
+/// Copies `json` without the whitespace outside strings. Strings are found with the scanner's
+/// locating search (their bytes are copied as they are, a raw line break escaped); one that
+/// does not end runs to the end of the input.
 fn compact_into(out: &mut Vec<u8>, json: &[u8]) {
     out.reserve(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &c in json {
-        if in_string {
-            match c {
-                _ if escaped => {
-                    escaped = false;
-                    out.push(c);
+    let mut p = 0;
+    while let Some(&c) = json.get(p) {
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => p += 1,
+            b'"' => {
+                let end = jsonscan::string_end(json, p).map_or(json.len(), |(q, _)| q + 1);
+                for &c in &json[p..end] {
+                    match c {
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        _ => out.push(c),
+                    }
                 }
-                b'\\' => {
-                    escaped = true;
-                    out.push(c);
-                }
-                b'"' => {
-                    in_string = false;
-                    out.push(c);
-                }
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                _ => out.push(c),
+                p = end;
             }
-        } else {
-            match c {
-                b' ' | b'\t' | b'\n' | b'\r' => {}
-                b'"' => {
-                    in_string = true;
-                    out.push(c);
-                }
-                _ => out.push(c),
+            _ => {
+                out.push(c);
+                p += 1;
             }
         }
     }
@@ -291,6 +283,7 @@ fn write_container_header(out: &mut Vec<u8>, count: usize, headers: Headers) {
 }
 
 /// The smallest msgpack str header for `len` bytes, and how many of its bytes are used.
+#[inline]
 fn str_header(len: usize) -> ([u8; 5], usize) {
     let mut h = [0u8; 5];
     if len < 32 {
@@ -313,6 +306,7 @@ fn str_header(len: usize) -> ([u8; 5], usize) {
 
 /// Writes a msgpack str. Callers guarantee `s.len() <= u32::MAX` (checked for JSON strings;
 /// metadata is short by construction).
+#[inline]
 fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     let (h, n) = str_header(s.len());
     out.extend_from_slice(&h[..n]);
@@ -359,48 +353,6 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Finds the first byte at or after `i` that ends a plain string run ('"', '\\' or a control
-/// character), eight bytes at a time. Returns its index (or `b.len()`) and whether the run may
-/// hold non-ASCII bytes (a `true` can be spurious; it only costs a UTF-8 check).
-#[inline]
-fn scan_string(b: &[u8], mut i: usize) -> (usize, bool) {
-    let mut seen = 0u64;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-        seen |= w;
-        let quote = w ^ (ONES * b'"' as u64);
-        let backslash = w ^ (ONES * b'\\' as u64);
-        // The classic "has zero byte"/"has byte less than n" tricks; the lowest flagged byte is
-        // exact (borrows only spill upwards), and little-endian puts the first byte lowest.
-        let hits = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (w.wrapping_sub(ONES * 0x20) & !w);
-        let hits = hits & HIGHS;
-        if hits != 0 {
-            return (i + (hits.trailing_zeros() / 8) as usize, seen & HIGHS != 0);
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        seen |= c as u64;
-        i += 1;
-    }
-    (i, seen & HIGHS != 0)
-}
-
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
@@ -413,6 +365,18 @@ impl Parser<'_> {
 
     fn error(&self, message: &str) -> EncodeError {
         EncodeError::new(self.i, message)
+    }
+
+    /// An error of the scanner's, at its offset.
+    fn at(e: ScanError, message: &str) -> EncodeError {
+        EncodeError::new(e.0, message)
+    }
+
+    /// The end of the string text that starts at the current position (up to a `"`, `\` or
+    /// control), its UTF-8 checked by the scanner.
+    #[inline(always)]
+    fn run(&self) -> Result<usize, EncodeError> {
+        jsonscan::string_run(self.b, self.i).map_err(|e| Self::at(e, "invalid UTF-8 in string"))
     }
 
     /// Parses `"key":` at the current position (whitespace before the key already skipped).
@@ -431,36 +395,24 @@ impl Parser<'_> {
     }
 
     fn literal(&mut self, out: &mut Vec<u8>, word: &[u8], code: u8) -> Result<(), EncodeError> {
-        if !self.b[self.i..].starts_with(word) {
-            return Err(self.error("expected a JSON value"));
-        }
-        self.i += word.len();
+        self.i = jsonscan::literal(self.b, self.i, word).ok_or_else(|| self.error("expected a JSON value"))?;
         out.push(code);
         Ok(())
-    }
-
-    fn check_utf8(&self, start: usize, end: usize) -> Result<(), EncodeError> {
-        std::str::from_utf8(&self.b[start..end])
-            .map(|_| ())
-            .map_err(|e| EncodeError::new(start + e.valid_up_to(), "invalid UTF-8 in string"))
     }
 
     /// Parses a string whose opening quote was consumed; writes it as a msgpack str.
     fn string(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = self.i;
-        let (end, non_ascii) = scan_string(self.b, start);
+        let end = self.run()?;
         if self.b.get(end) == Some(&b'"') {
             if end - start > u32::MAX as usize {
                 return Err(self.error("string longer than 2^32-1 bytes"));
-            }
-            if non_ascii {
-                self.check_utf8(start, end)?;
             }
             write_str(out, &self.b[start..end]);
             self.i = end + 1;
             return Ok(());
         }
-        self.string_with_escapes(out, start, end, non_ascii)
+        self.string_with_escapes(out, start, end)
     }
 
     /// The slow path: the decoded length is only known at the end, so write behind a 5-byte
@@ -470,27 +422,20 @@ impl Parser<'_> {
         out: &mut Vec<u8>,
         mut run_start: usize,
         mut run_end: usize,
-        mut non_ascii: bool,
     ) -> Result<(), EncodeError> {
         let header_at = out.len();
         out.extend_from_slice(&[0; 5]);
         loop {
-            if non_ascii {
-                self.check_utf8(run_start, run_end)?;
-            }
             out.extend_from_slice(&self.b[run_start..run_end]);
             self.i = run_end;
             match self.peek() {
                 Some(b'"') => break,
-                Some(b'\\') => {
-                    self.i += 1;
-                    self.escape(out)?;
-                }
+                Some(b'\\') => self.escape(out)?,
                 Some(_) => return Err(self.error("control character in string (must be escaped)")),
                 None => return Err(self.error("unexpected end of input in string")),
             }
             run_start = self.i;
-            (run_end, non_ascii) = scan_string(self.b, run_start);
+            run_end = self.run()?;
         }
         self.i += 1;
         let text_len = out.len() - header_at - 5;
@@ -506,39 +451,25 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// Decodes one escape; the backslash was consumed.
+    /// Decodes the escape whose backslash is at the current position (lexed by the scanner);
+    /// a `\\u` high surrogate is paired with a `\\u` low one that follows, an unpaired
+    /// surrogate becomes U+FFFD.
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let c = match self.peek() {
-            Some(c) => c,
-            None => return Err(self.error("unexpected end of input in string escape")),
-        };
-        let decoded = match c {
-            b'"' | b'\\' | b'/' => c,
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                self.i += 1;
-                return self.unicode_escape(out);
+        let unit = match self.lex_escape()? {
+            Escape::Byte(c) => {
+                out.push(c);
+                return Ok(());
             }
-            _ => return Err(self.error("invalid escape in string")),
+            Escape::Unit(u) => u32::from(u),
         };
-        self.i += 1;
-        out.push(decoded);
-        Ok(())
-    }
-
-    /// Decodes `XXXX` after `\u`, pairing surrogates; an unpaired surrogate becomes U+FFFD.
-    fn unicode_escape(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let unit = self.hex4()?;
         let ch = match unit {
             0xd800..=0xdbff => {
                 let after_high = self.i;
                 let low = if self.b[self.i..].starts_with(b"\\u") {
-                    self.i += 2;
-                    self.hex4()?
+                    match self.lex_escape()? {
+                        Escape::Unit(u) => u32::from(u),
+                        Escape::Byte(_) => 0,
+                    }
                 } else {
                     0
                 };
@@ -559,78 +490,49 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn hex4(&mut self) -> Result<u32, EncodeError> {
-        let mut v = 0u32;
-        for _ in 0..4 {
-            let digit = match self.peek() {
-                Some(c @ b'0'..=b'9') => c - b'0',
-                Some(c @ b'a'..=b'f') => c - b'a' + 10,
-                Some(c @ b'A'..=b'F') => c - b'A' + 10,
-                Some(_) => return Err(self.error("invalid hex digit in \\u escape")),
-                None => return Err(self.error("unexpected end of input in \\u escape")),
+    /// One escape at the current position, through the scanner; the error says what was wrong.
+    fn lex_escape(&mut self) -> Result<Escape, EncodeError> {
+        let at = self.i;
+        let (escape, end) = jsonscan::escape(self.b, at).map_err(|e| {
+            let unicode = self.b.get(at + 1) == Some(&b'u');
+            let message = match (e.0 == self.b.len(), unicode) {
+                (true, true) => "unexpected end of input in \\u escape",
+                (true, false) => "unexpected end of input in string escape",
+                (false, true) => "invalid hex digit in \\u escape",
+                (false, false) => "invalid escape in string",
             };
-            v = v << 4 | digit as u32;
-            self.i += 1;
-        }
-        Ok(v)
-    }
-
-    fn digits(&mut self) -> Result<(), EncodeError> {
-        if !matches!(self.peek(), Some(b'0'..=b'9')) {
-            return Err(self.error("expected a digit in number"));
-        }
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
-        Ok(())
+            Self::at(e, message)
+        })?;
+        self.i = end;
+        Ok(escape)
     }
 
     fn number(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = self.i;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.i += 1;
-        }
-        let mut magnitude: u64 = 0;
-        let mut is_float = false;
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(c @ b'0'..=b'9') = self.peek() {
-                    match magnitude.checked_mul(10).and_then(|m| m.checked_add((c - b'0') as u64)) {
-                        Some(m) => magnitude = m,
-                        None => is_float = true,
-                    }
-                    self.i += 1;
+        let end = jsonscan::number(self.b, start).map_err(|e| Self::at(e, "expected a digit in number"))?;
+        self.i = end;
+        let negative = self.b[start] == b'-';
+        let int_start = start + usize::from(negative);
+        let int_end = jsonscan::digits(self.b, int_start);
+        if int_end == end {
+            // An integer: the smallest encoding when it fits i64 or u64.
+            let magnitude = self.b[int_start..int_end]
+                .iter()
+                .try_fold(0u64, |m, &c| m.checked_mul(10)?.checked_add(u64::from(c - b'0')));
+            match (magnitude, negative) {
+                (Some(m), false) => {
+                    write_uint(out, m);
+                    return Ok(());
                 }
-            }
-            _ => return Err(self.error("expected a digit in number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            self.digits()?;
-            is_float = true;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            self.digits()?;
-            is_float = true;
-        }
-        if !is_float {
-            if !negative {
-                write_uint(out, magnitude);
-                return Ok(());
-            }
-            // -0 stays a float (-0.0), as in serde_json; -2^63 still fits i64.
-            if magnitude != 0 && magnitude <= 1 << 63 {
-                write_negative(out, (magnitude as i64).wrapping_neg());
-                return Ok(());
+                // -0 stays a float (-0.0), as in serde_json; -2^63 still fits i64.
+                (Some(m), true) if m != 0 && m <= 1 << 63 => {
+                    write_negative(out, (m as i64).wrapping_neg());
+                    return Ok(());
+                }
+                _ => {}
             }
         }
-        let text = std::str::from_utf8(&self.b[start..self.i]).expect("number text is ASCII");
+        let text = std::str::from_utf8(&self.b[start..end]).expect("number text is ASCII");
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => {
                 write_f64(out, v);
@@ -683,13 +585,15 @@ mod tests {
         assert_eq!(mp(r#"{"a":[1,{}]}"#), [0x81, 0xa1, b'a', 0x92, 0x01, 0x80]);
     }
 
+    /// Invalid input keeps the one-line promise too: a raw line break right after a backslash
+    /// inside a string (the old compactor copied it raw, as the escaped character).
     #[test]
-    fn scan_finds_the_first_special_byte() {
-        let text = b"abcdefgh\"ijklmnop\\";
-        assert_eq!(scan_string(text, 0), (8, false));
-        assert_eq!(scan_string(text, 9), (17, false));
-        assert_eq!(scan_string("é\u{1}".as_bytes(), 0), (2, true));
-        assert_eq!(scan_string(b"abc", 0), (3, false));
+    fn a_raw_line_break_after_a_backslash_is_escaped_too() {
+        for entry in [&b"{\"a\":\"x\\\ny\"}\n"[..], b"{ \"a\" : \"x\\\r\n", b"\"\\\n\n"] {
+            let mut out = Vec::new();
+            ndjson_line(&mut out, entry);
+            assert!(!out[..out.len() - 1].iter().any(|&c| c == b'\n' || c == b'\r'), "{out:?}");
+        }
     }
 
     #[test]

@@ -1,15 +1,28 @@
-//! One pass over an audit page's body that checks it is JSON (RFC 8259) and UTF-8, and finds
-//! where each entry is, the cursor, and `ok`/`error`.
+//! The one JSON scanner: the lexical primitives every reader of JSON bytes in the crate uses,
+//! and the one pass over an audit page built from them.
 //!
-//! A page is most of what the collector reads, so this is its hot path. serde_json checked the
-//! structure, then each entry's bytes were checked again as UTF-8 (RawValue needs a `&str`); here
-//! the UTF-8 check is part of the string scan, which looks at 16 bytes at a time for the bytes
-//! that end or complicate a string (`"`, `\`, controls, and non-ASCII, which is then checked as
-//! one UTF-8 sequence). Nesting is followed with an explicit stack, so depth costs no call stack.
+//! Primitives: whitespace ([`ws`]), literals ([`literal`]), number spans ([`number`]), strings
+//! (the 16-byte class scan [`special`] / [`quote_or_backslash`], [`string_run`] with its UTF-8
+//! check, [`escape`], the checking [`string`] and the locating [`string_end`]) and whole values
+//! (the checking [`value`], with an explicit stack, and the locating [`skip_value`], with a
+//! depth limit). Two strengths, on purpose:
+//! - *checking* (`string`, `value`, `scan_page`, and `string_run`/`escape`/`number` that the
+//!   msgpack transcoder in [`crate::encode`] builds on): RFC 8259 and UTF-8, byte offsets of
+//!   what is wrong;
+//! - *locating* (`string_end`, `skip_value`): for text already checked (an entry of a page
+//!   [`scan_page`] accepted); they only find where a string or value ends, and never panic or
+//!   read out of bounds on any input (the ECS and audit key readers hand whatever they cannot
+//!   read to serde_json).
 //!
-//! Anything this rejects is rejected by serde_json too, except input serde_json reads loosely
-//! (invalid UTF-8 inside a string it ignores, a page or `response_metadata` given as an array);
-//! the caller asks serde_json for its message when this fails.
+//! [`scan_page`] is the collector's hot path: serde_json checked the structure, then each
+//! entry's bytes were checked again as UTF-8 (RawValue needs a `&str`); here the UTF-8 check is
+//! part of the string scan, which looks at 16 bytes at a time for the bytes that end or
+//! complicate a string (`"`, `\`, controls, and non-ASCII, which is then checked as one UTF-8
+//! sequence). Nesting is followed with an explicit stack, so depth costs no call stack.
+//!
+//! Anything `scan_page` rejects is rejected by serde_json too, except input serde_json reads
+//! loosely (invalid UTF-8 inside a string it ignores, a page or `response_metadata` given as an
+//! array); the caller asks serde_json for its message when this fails.
 
 /// Where things are in a page, as byte ranges of the body.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -205,19 +218,27 @@ fn null(t: &[u8], p: usize) -> Option<usize> {
     literal(t, p, b"null")
 }
 
-fn literal(t: &[u8], p: usize, word: &[u8]) -> Option<usize> {
+// ---------------------------------------------------------------------------------------------
+// Lexical primitives
+
+/// The position after `word` (`true`, `false`, `null`) if it is at `t[p]`.
+#[inline]
+pub fn literal(t: &[u8], p: usize, word: &[u8]) -> Option<usize> {
     t.get(p..p + word.len()).filter(|w| *w == word).map(|_| p + word.len())
 }
 
+/// The first position at or after `p` that is not JSON whitespace.
 #[inline]
-fn ws(t: &[u8], mut p: usize) -> usize {
+pub fn ws(t: &[u8], mut p: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = t.get(p) {
         p += 1;
     }
     p
 }
 
-/// The position after the JSON value that starts at `t[p]` (no leading space), checked whole.
+/// The position after the JSON value that starts at `t[p]` (no leading space), checked whole:
+/// RFC 8259 and UTF-8. Nesting is followed on `stack` (cleared first), not on the call stack,
+/// so any depth is read; the caller bounds the input's size.
 pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>) -> Res<usize> {
     stack.clear();
     'value: loop {
@@ -281,8 +302,45 @@ fn member_key(t: &[u8], p: usize) -> Res<usize> {
     Ok(ws(t, p + 1))
 }
 
-/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` at `t[p]`.
-fn number(t: &[u8], mut p: usize) -> Res<usize> {
+/// The position just after the value at `t[p]` in text that was checked already (an entry of a
+/// page [`scan_page`] accepted), or `None` when the value is not there or nests deeper than
+/// `max_depth`. It only locates: strings by their closing quote, scalars up to the next
+/// delimiter, containers by counting brackets (checked text pairs them, so a count is the whole
+/// stack). On unchecked text it may accept what is not JSON, but never panics or reads out of
+/// bounds.
+pub fn skip_value(t: &[u8], mut p: usize, max_depth: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *t.get(p)? {
+            b'"' => p = string_end(t, p)?.0 + 1,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return None;
+                }
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                p += 1;
+            }
+            _ if depth == 0 => {
+                // A scalar: up to the next delimiter.
+                let n = t[p..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'));
+                return Some(n.map_or(t.len(), |n| p + n));
+            }
+            _ => p += 1,
+        }
+        if depth == 0 {
+            return Some(p);
+        }
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` at `t[p]`: the position after it, or where
+/// a digit was expected.
+#[inline]
+pub fn number(t: &[u8], mut p: usize) -> Res<usize> {
     if t.get(p) == Some(&b'-') {
         p += 1;
     }
@@ -312,7 +370,9 @@ fn number(t: &[u8], mut p: usize) -> Res<usize> {
     Ok(p)
 }
 
-fn digits(t: &[u8], mut p: usize) -> usize {
+/// The first position at or after `p` that is not an ASCII digit.
+#[inline]
+pub fn digits(t: &[u8], mut p: usize) -> usize {
     while let Some(b'0'..=b'9') = t.get(p) {
         p += 1;
     }
@@ -320,31 +380,99 @@ fn digits(t: &[u8], mut p: usize) -> usize {
 }
 
 /// The string opening at `t[p]` (a `"`): the position after its closing quote. Checks escapes,
-/// that no control character is raw, and that the bytes are UTF-8.
+/// that no control character is raw, and that the bytes are UTF-8; the error is at the first
+/// byte that is wrong (the input's length when it ends inside the string).
 #[inline(always)]
 pub fn string(t: &[u8], p: usize) -> Res<usize> {
     let mut p = p + 1;
     loop {
-        p += special(&t[p.min(t.len())..]);
+        // `string_run` with the stop byte looked at once: most strings end at their first stop.
+        p += special(t.get(p..).unwrap_or_default());
         match t.get(p) {
-            None => return Err(ScanError(t.len())),
             Some(b'"') => return Ok(p + 1),
-            Some(b'\\') => {
-                p += 1;
-                match t.get(p) {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p += 1,
-                    Some(b'u') => {
-                        let hex = t.get(p + 1..p + 5).ok_or(ScanError(t.len()))?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return Err(ScanError(p));
-                        }
-                        p += 5;
-                    }
-                    _ => return Err(ScanError(p)),
+            Some(b'\\') => p = escape(t, p)?.1,
+            Some(0x80..) => p = string_run(t, p)?,
+            Some(_) => return Err(ScanError(p)),
+            None => return Err(ScanError(t.len())),
+        }
+    }
+}
+
+/// Inside a string, from `t[p]`: the position of the first `"`, `\` or control character (or
+/// the end), with every non-ASCII byte on the way checked as UTF-8 (the error is at the first
+/// byte of a bad sequence). Everything before it is the string's text as it is.
+#[inline(always)]
+pub fn string_run(t: &[u8], mut p: usize) -> Res<usize> {
+    loop {
+        p += special(t.get(p..).unwrap_or_default());
+        match t.get(p) {
+            Some(&c) if c >= 0x80 => {
+                p += utf8_sequence(&t[p..]).ok_or(ScanError(p))?;
+                // Runs of non-ASCII text: the next sequence usually follows at once.
+                while let Some(0x80..) = t.get(p) {
+                    p += utf8_sequence(&t[p..]).ok_or(ScanError(p))?;
                 }
             }
-            Some(&c) if c < 0x20 => return Err(ScanError(p)),
-            Some(_) => p += utf8_sequence(&t[p..]).ok_or(ScanError(p))?,
+            _ => return Ok(p),
+        }
+    }
+}
+
+/// What an escape stands for: a byte (`\n`, `\"`, ...) or the UTF-16 unit of a `\uXXXX`
+/// (pairing surrogates is the caller's concern: a check needs none, a decoder does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    Byte(u8),
+    Unit(u16),
+}
+
+/// The escape whose backslash is at `t[p]`: what it stands for and the position after it. The
+/// error is at the byte after the backslash that is wrong (a bad hex digit: that digit), or the
+/// input's length when the escape is cut short.
+#[inline]
+pub fn escape(t: &[u8], p: usize) -> Res<(Escape, usize)> {
+    let byte = match t.get(p + 1) {
+        None => return Err(ScanError(t.len())),
+        Some(&c @ (b'"' | b'\\' | b'/')) => c,
+        Some(b'b') => 0x08,
+        Some(b'f') => 0x0c,
+        Some(b'n') => b'\n',
+        Some(b'r') => b'\r',
+        Some(b't') => b'\t',
+        Some(b'u') => {
+            let mut unit = 0u16;
+            for i in p + 2..p + 6 {
+                let digit = match t.get(i) {
+                    Some(c @ b'0'..=b'9') => c - b'0',
+                    Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                    Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                    Some(_) => return Err(ScanError(i)),
+                    None => return Err(ScanError(t.len())),
+                };
+                unit = unit << 4 | u16::from(digit);
+            }
+            return Ok((Escape::Unit(unit), p + 6));
+        }
+        Some(_) => return Err(ScanError(p + 1)),
+    };
+    Ok((Escape::Byte(byte), p + 2))
+}
+
+/// The string opening at `t[p]` (a `"`) in text that was checked already: the index of its
+/// closing quote, and whether it holds an escape. `None` when it does not end. Only `"` and `\`
+/// are looked for (16 bytes at a time), so it is faster than [`string`] and checks nothing.
+#[inline]
+pub fn string_end(t: &[u8], p: usize) -> Option<(usize, bool)> {
+    let mut q = p + 1;
+    let mut escaped = false;
+    loop {
+        q += quote_or_backslash(t.get(q..)?);
+        match t.get(q)? {
+            b'"' => return Some((q, escaped)),
+            _ => {
+                escaped = true;
+                q += 2;
+            }
         }
     }
 }
@@ -352,6 +480,7 @@ pub fn string(t: &[u8], p: usize) -> Res<usize> {
 /// The length of the UTF-8 sequence of more than one byte at the start of `s` (whose first byte
 /// is >= 0x80), if it is valid (the table of RFC 3629 section 4: no overlong forms, no
 /// surrogates, nothing above U+10FFFF).
+#[inline]
 fn utf8_sequence(s: &[u8]) -> Option<usize> {
     let cont = |i: usize| s.get(i).is_some_and(|b| (0x80..=0xbf).contains(b));
     let second = |lo: u8, hi: u8| s.get(1).is_some_and(|b| (lo..=hi).contains(b));
@@ -371,6 +500,22 @@ fn utf8_sequence(s: &[u8]) -> Option<usize> {
 /// none): everything else in a string needs no look.
 #[inline(always)]
 pub fn special(s: &[u8]) -> usize {
+    find::<true>(s)
+}
+
+/// The index of the first `"` or `\` in `s` (`s.len()` if none): where a string of checked text
+/// ends or has an escape.
+#[inline(always)]
+pub fn quote_or_backslash(s: &[u8]) -> usize {
+    find::<false>(s)
+}
+
+/// The first byte of `s` that is `"` or `\`, or (when `STRICT`) below 0x20 or above 0x7f; 16
+/// bytes at a time with SSE2 (part of the x86_64 baseline), [`find_portable`] elsewhere and for
+/// the tail.
+#[inline(always)]
+fn find<const STRICT: bool>(s: &[u8]) -> usize {
+    #[allow(unused_mut)]
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
@@ -384,10 +529,10 @@ pub fn special(s: &[u8]) -> usize {
             let space = _mm_set1_epi8(0x20);
             while i + 16 <= s.len() {
                 let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
-                let hit = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                    _mm_cmplt_epi8(v, space),
-                );
+                let mut hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+                if STRICT {
+                    hit = _mm_or_si128(hit, _mm_cmplt_epi8(v, space));
+                }
                 let mask = _mm_movemask_epi8(hit) as u32;
                 if mask != 0 {
                     return i + mask.trailing_zeros() as usize;
@@ -396,14 +541,76 @@ pub fn special(s: &[u8]) -> usize {
             }
         }
     }
-    while i < s.len() {
-        let c = s[i];
-        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
-            return i;
-        }
-        i += 1;
+    i + find_portable::<STRICT>(&s[i..])
+}
+
+/// [`find`] a byte at a time: other targets, the last 15 bytes, and the reference the SSE2 path
+/// is tested against.
+#[inline(always)]
+fn find_portable<const STRICT: bool>(s: &[u8]) -> usize {
+    s.iter().position(|&c| c == b'"' || c == b'\\' || (STRICT && !(0x20..0x80).contains(&c))).unwrap_or(s.len())
+}
+
+// ---------------------------------------------------------------------------------------------
+// A checked body
+
+/// A page body that [`Body::scan_page`] accepted, so valid UTF-8 as a whole (outside strings
+/// JSON is ASCII; inside, every byte was checked). The bytes cannot be changed once checked:
+/// they are read through `Deref<Target = [u8]>` and only given back whole by [`Body::into_vec`].
+/// A body made from unchecked bytes (`From<Vec<u8>>`) is read with a UTF-8 check instead.
+#[derive(Debug, Default)]
+pub struct Body {
+    bytes: Vec<u8>,
+    /// Only this module sets it, and only after `scan_page` accepted `bytes`.
+    utf8: bool,
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body { bytes, utf8: false }
     }
-    i
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Body {
+    /// [`scan_page`] over `bytes`, keeping them as a checked body; `on_entry` gets the bytes and
+    /// each entry's span. On failure the bytes come back with the error.
+    pub fn scan_page(
+        bytes: Vec<u8>,
+        mut on_entry: impl FnMut(&[u8], usize, usize),
+    ) -> Result<(Body, PageScan), (Vec<u8>, ScanError)> {
+        match scan_page(&bytes, |s, e| on_entry(&bytes, s, e)) {
+            Ok(scan) => Ok((Body { bytes, utf8: true }, scan)),
+            Err(e) => Err((bytes, e)),
+        }
+    }
+
+    /// The text at `range` of the body, or `""` when the range is not text of it (out of
+    /// bounds, not on character boundaries, or not UTF-8 in an unchecked body). A checked
+    /// body is not checked again: ids are read this way several times per entry.
+    #[inline]
+    pub fn text(&self, range: std::ops::Range<usize>) -> &str {
+        if self.utf8 {
+            // SAFETY: `utf8` is only true for bytes `scan_page` accepted, which are UTF-8 as a
+            // whole, and `bytes` cannot change afterwards (private, no `&mut` access). `get`
+            // then checks the range's bounds and character boundaries, so whatever range a
+            // caller passes, the result is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(&self.bytes) }.get(range).unwrap_or("")
+        } else {
+            self.bytes.get(range).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+        }
+    }
+
+    /// The bytes, to be read into again.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
@@ -545,5 +752,117 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 5_000, "{checked}");
+    }
+    /// `string_end`'s search, as the ECS reader used it (its own copy, now this one).
+    fn string_end_from(t: &[u8], from: usize) -> Option<usize> {
+        let n = quote_or_backslash(&t[from..]);
+        (from + n < t.len()).then_some(from + n)
+    }
+
+    #[test]
+    fn quote_search_finds_the_first_quote_or_backslash() {
+        // Every placement of a hit (and of a second one after it) in texts of 0 to 40 bytes,
+        // with bytes either side of '"' and '\\' that a sloppy bit trick could confuse.
+        for len in 0..40 {
+            for first in 0..=len {
+                for (hit, second) in [(b'"', b'\\'), (b'\\', b'"'), (b'"', b'"')] {
+                    let mut t: Vec<u8> = (0..len).map(|i| [b'!', b'#', b'[', b']', 0x01, 0xff, b'a'][i % 7]).collect();
+                    if first < len {
+                        t[first] = hit;
+                        if first + 3 < len {
+                            t[first + 3] = second;
+                        }
+                    }
+                    for from in 0..=len {
+                        let naive = t[from..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| from + n);
+                        assert_eq!(string_end_from(&t, from), naive, "{t:?} from {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The SSE2 search and the byte-at-a-time one agree on every byte value, at every position
+    /// of texts of 0 to 40 bytes (so in the 16-byte blocks and in the tail), in both strengths.
+    #[test]
+    fn sse2_and_portable_searches_agree_on_every_byte() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    let mut t = vec![b'a'; len];
+                    t[at] = c;
+                    let strict = if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) { at } else { len };
+                    let loose = if c == b'"' || c == b'\\' { at } else { len };
+                    assert_eq!((special(&t), find_portable::<true>(&t)), (strict, strict), "{c:#x} at {at} of {len}");
+                    assert_eq!(
+                        (quote_or_backslash(&t), find_portable::<false>(&t)),
+                        (loose, loose),
+                        "{c:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The string run the msgpack transcoder copies: up to `"`, `\` or a control, non-ASCII
+    /// checked on the way (moved here with the transcoder's own scan, which it replaces).
+    #[test]
+    fn string_runs_end_at_the_first_quote_backslash_or_control() {
+        let text = b"abcdefgh\"ijklmnop\\";
+        assert_eq!(string_run(text, 0), Ok(8));
+        assert_eq!(string_run(text, 9), Ok(17));
+        assert_eq!(string_run("é\u{1}".as_bytes(), 0), Ok(2));
+        assert_eq!(string_run("山田 太郎 ok\"".as_bytes(), 0), Ok(16));
+        assert_eq!(string_run(b"abc", 0), Ok(3));
+        assert_eq!(string_run(b"ab\xc3\x28", 0), Err(ScanError(2)));
+        assert_eq!(string_run(b"0123456789abcdef\xe2\x82", 0), Err(ScanError(16)));
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_errors_placed_on_the_wrong_byte() {
+        assert_eq!(escape(br#"\n"#, 0), Ok((Escape::Byte(b'\n'), 2)));
+        assert_eq!(escape(br#"x\/"#, 1), Ok((Escape::Byte(b'/'), 3)));
+        assert_eq!(escape(br#"\u00e9z"#, 0), Ok((Escape::Unit(0xe9), 6)));
+        assert_eq!(escape(br#"\uD83D"#, 0), Ok((Escape::Unit(0xd83d), 6)));
+        assert_eq!(escape(br#"\x"#, 0), Err(ScanError(1)));
+        assert_eq!(escape(br#"\u12G4"#, 0), Err(ScanError(4)));
+        assert_eq!(escape(br#"\u12"#, 0), Err(ScanError(4)));
+        assert_eq!(escape(br#"\"#, 0), Err(ScanError(1)));
+    }
+
+    /// The locating skip: where each value ends in checked text, `None` past the depth limit or
+    /// when the text ends first.
+    #[test]
+    fn values_are_skipped_in_checked_text() {
+        let t = br#"{"a":"x\"}","b":[1,{"c":[]}]} , -1.5e3,true "s\\" [[[]]]"#;
+        assert_eq!(skip_value(t, 0, usize::MAX), Some(29));
+        assert_eq!(skip_value(t, 32, usize::MAX), Some(38));
+        assert_eq!(skip_value(t, 39, usize::MAX), Some(43));
+        assert_eq!(skip_value(t, 44, usize::MAX), Some(49));
+        assert_eq!(skip_value(t, 50, usize::MAX), Some(56));
+        assert_eq!(skip_value(t, 50, 3), Some(56));
+        assert_eq!(skip_value(t, 50, 2), None);
+        assert_eq!(skip_value(br#"{"a":[1"#, 0, usize::MAX), None);
+        assert_eq!(skip_value(br#""abc"#, 0, usize::MAX), None);
+        assert_eq!(string_end(br#""a\"b" "#, 0), Some((5, true)));
+        assert_eq!(string_end(br#""ab""#, 0), Some((3, false)));
+    }
+
+    /// A checked body's text is read without a second UTF-8 check, yet any range gives UTF-8:
+    /// one off a character boundary or out of bounds gives "".
+    #[test]
+    fn a_checked_body_reads_text_at_any_range_safely() {
+        let page = r#"{"entries":[{"id":"é山","x":1}]}"#.as_bytes().to_vec();
+        let mut spans = Vec::new();
+        let (body, scan) = Body::scan_page(page, |_, s, e| spans.push((s, e))).unwrap();
+        assert_eq!(scan.entries, Some(1));
+        let id = body.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+        assert_eq!(body.text(id..id + 5), "é山");
+        assert_eq!(body.text(id + 1..id + 5), "");
+        assert_eq!(body.text(id..body.len() + 1), "");
+        let unchecked = Body::from(b"a\xffb".to_vec());
+        assert_eq!((unchecked.text(0..1), unchecked.text(0..2)), ("a", ""));
+        let (bytes, err) = Body::scan_page(b"{\"x\":\"\xff\"}".to_vec(), |_, _, _| {}).unwrap_err();
+        assert_eq!((bytes.len(), err), (9, ScanError(6)));
     }
 }

@@ -29,7 +29,7 @@
 //! endpoint (`slack/`), the pure state machines of paging and checkpoints (`sequence`,
 //! `weblogs`, `dedupe`), the poll loop (`collector`), rate budget and retries over an injected
 //! clock (`governor`, `budget_store`, `wallclock`), transport and bodies (`http`, `bodypool`,
-//! `inflate`, `jsonscan`), durable state files (`state`), the encoders (`encode`, `ecs`). Pure
+//! `inflate`, and `jsonscan`: the one JSON scanner every reader of JSON bytes uses), durable state files (`state`), the encoders (`encode`, `ecs`). Pure
 //! modules import nothing that does I/O. This package's tests and benches see the internals
 //! through the `internals` feature (Cargo.toml); nothing else does. The only items cbindgen
 //! exports are the C ABI's (src/ffi/), so the header needs no exclude list.

@@ -63,5 +63,5 @@ pub fn parse_access_page(body: Vec<u8>) -> Result<Page, ApiError> {
         let next = wire.response_metadata.and_then(|m| m.next_cursor).map(|c| c.into_owned()).unwrap_or_default();
         (entries, next)
     };
-    Ok(Page { body, entries, next_cursor, recycle: None })
+    Ok(Page { body: body.into(), entries, next_cursor, recycle: None })
 }

@@ -2,7 +2,7 @@
 //! Audit Logs API's error answers.
 
 use super::{classify_error_code, percent_encode, server_error, ApiError, EntryRef, ErrorWire, Page, Seconds, Text};
-use crate::jsonscan;
+use crate::jsonscan::{self, ws};
 use crate::sequence::PageRequest;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -71,7 +71,7 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<Page, ApiError> {
     // in cache. Entries the one-pass key reader does not handle are read after the scan.
     let mut entries = Vec::new();
     let mut unusual = Vec::new();
-    let scan = jsonscan::scan_page(&body, |start, end| {
+    let (body, scan) = jsonscan::Body::scan_page(body, |body, start, end| {
         let span = |(a, b): (usize, usize)| Text::Span((start + a) as u32, (start + b) as u32);
         match scan_keys(&body[start..end]).filter(|_| end <= u32::MAX as usize) {
             Some(Keys { id: Some(id), date_create: Some(date_create), action }) if id.1 > id.0 => {
@@ -83,7 +83,7 @@ pub fn parse_audit_page(body: Vec<u8>) -> Result<Page, ApiError> {
             }
         }
     })
-    .map_err(|e| not_json(&body, e))?;
+    .map_err(|(body, e)| not_json(&body, e))?;
     if scan.ok == Some(false) {
         let code = scan.error.map(|(a, b)| json_string(&body[a..b])).transpose()?;
         return Err(classify_error_code(200, code.as_deref().unwrap_or("unknown_error"), &body));
@@ -157,11 +157,11 @@ struct Keys {
 #[inline]
 fn scan_keys(t: &[u8]) -> Option<Keys> {
     let mut k = Keys::default();
-    let mut p = skip_ws(t, 0);
+    let mut p = ws(t, 0);
     if t.get(p) != Some(&b'{') {
         return None;
     }
-    p = skip_ws(t, p + 1);
+    p = ws(t, p + 1);
     if t.get(p) == Some(&b'}') {
         return Some(k);
     }
@@ -170,11 +170,11 @@ fn scan_keys(t: &[u8]) -> Option<Keys> {
             return None;
         }
         let (ks, ke) = plain_string(t, p)?;
-        p = skip_ws(t, ke + 1);
+        p = ws(t, ke + 1);
         if t.get(p) != Some(&b':') {
             return None;
         }
-        p = skip_ws(t, p + 1);
+        p = ws(t, p + 1);
         match &t[ks..ke] {
             b"id" | b"action" => {
                 let slot = if &t[ks..ke] == b"id" { &mut k.id } else { &mut k.action };
@@ -197,84 +197,31 @@ fn scan_keys(t: &[u8]) -> Option<Keys> {
                 k.date_create = Some(std::str::from_utf8(&t[p..e]).ok()?.parse::<i64>().ok().filter(|n| *n >= 0)?);
                 p = e;
             }
-            _ => p = skip_value(t, p)?,
+            _ => p = jsonscan::skip_value(t, p, usize::MAX)?,
         }
         if k.id.is_some() && k.date_create.is_some() && k.action.is_some() {
             // Slack sends these first: the rest of the entry (most of it) is not looked at.
             return Some(k);
         }
-        p = skip_ws(t, p);
+        p = ws(t, p);
         match t.get(p) {
-            Some(b',') => p = skip_ws(t, p + 1),
+            Some(b',') => p = ws(t, p + 1),
             Some(b'}') => return Some(k),
             _ => return None,
         }
     }
 }
 
-#[inline]
-fn skip_ws(t: &[u8], mut p: usize) -> usize {
-    while matches!(t.get(p), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        p += 1;
-    }
-    p
-}
-
-/// The content span of the string opening at `t[p]`, if it holds no escape. Looks 16 bytes at
-/// a time ([`jsonscan::special`]); a non-ASCII byte is stepped over (the scan checked UTF-8).
+/// The content span of the string opening at `t[p]`, if it holds no escape (the scanner's
+/// [`jsonscan::string_end`]: the entry was checked, so only `"` and `\` matter).
 #[inline]
 fn plain_string(t: &[u8], p: usize) -> Option<(usize, usize)> {
-    let mut i = p + 1;
-    loop {
-        i += jsonscan::special(t.get(i..)?);
-        match *t.get(i)? {
-            b'"' => return Some((p + 1, i)),
-            b'\\' => return None,
-            _ => i += 1,
-        }
+    match jsonscan::string_end(t, p)? {
+        (end, false) => Some((p + 1, end)),
+        (_, true) => None,
     }
 }
 
-/// The position just after the JSON value starting at `t[p]`.
-fn skip_value(t: &[u8], mut p: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    loop {
-        match *t.get(p)? {
-            b'"' => {
-                p += 1;
-                loop {
-                    p += t[p..].iter().position(|&c| c == b'"' || c == b'\\')?;
-                    if t[p] == b'"' {
-                        break;
-                    }
-                    p += 2;
-                }
-                p += 1;
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                p += 1;
-            }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                p += 1;
-            }
-            _ if depth == 0 => {
-                // A scalar: up to the next delimiter.
-                return Some(
-                    t[p..]
-                        .iter()
-                        .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
-                        .map_or(t.len(), |n| p + n),
-                );
-            }
-            _ => p += 1,
-        }
-        if depth == 0 {
-            return Some(p);
-        }
-    }
-}
 /// Classifies a non-200 answer (or a 200 with `ok: false`).
 pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
     if status == 429 {
@@ -327,6 +274,24 @@ mod tests {
         );
         assert_eq!((page.id(&page.entries[1]), page.entries[1].time), ("b", 4));
         assert_eq!(page.action(&page.entries[0]), Some("user_login"));
+    }
+
+    /// `Page::ids` (what the sequence de-duplicates by, with its prefetch) gives every entry's id
+    /// and time in page order, spans and decoded ids alike, also past the prefetch distance.
+    #[test]
+    fn ids_are_every_entry_in_page_order() {
+        let mut body = String::from(r#"{"entries":["#);
+        for i in 0..20 {
+            let id = if i % 7 == 3 { format!("e\\u0041{i}") } else { format!("e{i}") };
+            body.push_str(&format!(r#"{{"id":"{id}","date_create":{}}},"#, 100 - i));
+        }
+        body.pop();
+        body.push_str("]}");
+        let page = parse_audit_page(body.into_bytes()).unwrap();
+        let ids: Vec<(String, i64)> = page.ids().map(|(id, t)| (id.to_string(), t)).collect();
+        let want: Vec<(String, i64)> =
+            (0..20).map(|i| (if i % 7 == 3 { format!("eA{i}") } else { format!("e{i}") }, 100 - i)).collect();
+        assert_eq!(ids, want);
     }
 
     #[test]

@@ -58,5 +58,5 @@ pub fn parse_integration_page(body: Vec<u8>, page: u32) -> Result<Page, ApiError
         let more = !raw.is_empty() && wire.paging.as_ref().and_then(|p| p.pages).is_none_or(|pages| page < pages);
         (entries, if more { (page + 1).to_string() } else { String::new() })
     };
-    Ok(Page { body, entries, next_cursor, recycle: None })
+    Ok(Page { body: body.into(), entries, next_cursor, recycle: None })
 }

@@ -15,6 +15,7 @@ pub mod web;
 pub use audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
 
 use crate::bodypool::BodyPool;
+use crate::jsonscan::Body;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -55,10 +56,12 @@ pub enum Text {
     Owned(Box<str>),
 }
 
-/// A parsed page. The body is kept whole; entries point into it, so nothing is copied.
+/// A parsed page. The body is kept whole; entries point into it, so nothing is copied. An audit
+/// page's body is one the scanner checked ([`Body::scan_page`]): its ids are read without a
+/// second UTF-8 check.
 #[derive(Debug)]
 pub struct Page {
-    pub body: Vec<u8>,
+    pub body: Body,
     pub entries: Vec<EntryRef>,
     pub next_cursor: String,
     /// Where the body goes when the page is dropped (set by the collector), to be read into
@@ -69,7 +72,7 @@ pub struct Page {
 impl Drop for Page {
     fn drop(&mut self) {
         if let Some(pool) = self.recycle.take() {
-            pool.give(std::mem::take(&mut self.body));
+            pool.give(std::mem::take(&mut self.body).into_vec());
         }
     }
 }
@@ -77,7 +80,7 @@ impl Drop for Page {
 impl Page {
     /// A page with nothing in it (what a released batch keeps).
     pub fn empty() -> Page {
-        Page { body: Vec::new(), entries: Vec::new(), next_cursor: String::new(), recycle: None }
+        Page { body: Body::default(), entries: Vec::new(), next_cursor: String::new(), recycle: None }
     }
 
     pub fn entry_bytes(&self, e: &EntryRef) -> &[u8] {
@@ -89,6 +92,19 @@ impl Page {
         self.text(&e.id)
     }
 
+    /// Each entry's id and time, in page order: what the sequence reads to de-duplicate. The
+    /// id of an entry a few places ahead is prefetched: the page is larger than the cache, so
+    /// each id's line would otherwise be waited for, one entry at a time.
+    pub fn ids(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
+        const AHEAD: usize = 8;
+        self.entries.iter().enumerate().map(move |(i, e)| {
+            if let Some(Text::Span(a, _)) = self.entries.get(i + AHEAD).map(|n| &n.id) {
+                prefetch(self.body.as_ptr().wrapping_add(*a as usize));
+            }
+            (self.id(e), e.time)
+        })
+    }
+
     /// The entry's `action`, if it has one.
     pub fn action<'a>(&'a self, e: &'a EntryRef) -> Option<&'a str> {
         e.action.as_ref().map(|t| self.text(t))
@@ -96,11 +112,25 @@ impl Page {
 
     fn text<'a>(&'a self, t: &'a Text) -> &'a str {
         match t {
-            // A span is only made inside an entry's text, which serde_json checked is UTF-8.
-            Text::Span(a, b) => std::str::from_utf8(&self.body[*a as usize..*b as usize]).unwrap_or(""),
+            // Spans are made in audit pages, whose body the scanner checked whole: no second
+            // UTF-8 check (a range that is not text of the body reads as "").
+            Text::Span(a, b) => self.body.text(*a as usize..*b as usize),
             Text::Owned(s) => s,
         }
     }
+}
+
+/// Asks the CPU to bring the cache line at `p` in; any address is fine (nothing is read).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part of
+    // the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[derive(Deserialize)]

@@ -96,8 +96,7 @@ impl SourceKind for Audit {
 
     fn accept(&self, state: &mut SourceState, page: &Page, ctx: &Ctx) -> Accepted {
         let state = state_mut(state);
-        let verdict =
-            state.on_page(page.entries.iter().map(|e| (page.id(e), e.time)), &page.next_cursor, &policy(ctx.cfg));
+        let verdict = state.on_page(page.ids(), &page.next_cursor, &policy(ctx.cfg));
         let exclude = &ctx.cfg.exclude_actions;
         let mut excluded = 0u64;
         let deliver: Vec<u32> = verdict
