@@ -69,6 +69,9 @@
 #define SLOW_APPEND_MS 950.0
 /* Batches held for a later acknowledgement (the library allows 64 unacknowledged). */
 #define MAX_HELD 32
+/* Threaded: at most one hand-over per ring drain period (250 ms), so the ring holds about one
+ * batch's copy instead of piling up pages between drains. */
+#define HANDOVER_GAP_MS 250.0
 
 /* Fluent Bit's log levels (the library uses the same numbers). */
 enum { FLB_ERROR = 1, FLB_WARN = 2, FLB_INFO = 3, FLB_DEBUG = 4 };
@@ -119,6 +122,7 @@ struct instance {
     /* The batch whose buffer Fluent Bit holds until the cleanup callback. */
     struct held handed;
     double handed_at; /* monotonic ms when the callback returned it */
+    double last_handover; /* monotonic ms of the last hand-over (0: none yet) */
     /* A batch to hand over again: the host never confirmed it, or its ring write was slow. */
     struct held redo;
     /* Taken by the host, oldest first, waiting for ACK_AFTER_MS of unpaused time. */
@@ -473,6 +477,7 @@ static void hand_over(struct instance *in, struct held *x, void **data, size_t *
     in->handed = *x;
     memset(x, 0, sizeof *x);
     in->handed_at = now_ms();
+    in->last_handover = in->handed_at;
     *data = (void *)in->handed.data;
     *len = in->handed.len;
 }
@@ -506,6 +511,9 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
     ack_stored(in);
     if (in->failed || get_flag(&in->paused)) {
         drain_logs(in);
+        return 0;
+    }
+    if (!in->sync_append && in->last_handover > 0 && now_ms() - in->last_handover < HANDOVER_GAP_MS) {
         return 0;
     }
     if (in->redo.b) {
@@ -543,6 +551,9 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
         slack_audit_batch_free(b);
         return 0;
     }
+    /* Only the msgpack goes to the host: the page's buffer goes back to the collector for its
+     * next read now rather than after the cleanup callback. */
+    slack_audit_batch_release_page(b);
     hand_over(in, &x, data, len);
     return 0;
 }

@@ -8,6 +8,7 @@
 # simulator), which a busy machine disturbs far less than wall time. The simulator runs as its
 # own process with its rate limit off (except in the budget run) and its CPU is shown, so it is
 # visible which side was busy. Override sizes with EVENTS=, REPEAT=, BUDGET_CALLS=.
+# ONLY=plugin runs the plugin rows alone (quick, while working on the plugin's memory).
 set -euo pipefail
 
 BIN=${BIN:-target/release/slack-audit}
@@ -72,6 +73,29 @@ drain() {
   echo "$(cat "$work/lines") $(tail -1 "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
 }
 
+# plugin_run EVENTS CALLBACK_MS: the plugin in the host emulator against a fresh simulator;
+# prints "user sys maxrss_kb wall calls sim_cpu events ring_peak_kb".
+plugin_run() {
+  sim_start "$1" 0
+  rm -rf "$work/pstate"
+  SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime" \
+    "$HOST" -n "$1" -c "$2" -t 300000 "$PLUGIN" -i -p "api_url=$url/audit/v1" -p "state_dir=$work/pstate" \
+    -p "limit=$LIMIT" -p max_calls_per_minute=1000 -p token_env=SLACK_AUDIT_FLB_TEST_TOKEN -p since=0 \
+    >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
+  sim_stop
+  echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu" >&2
+  echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out") $(sed -n 's/.*ring_peak_kb=\([0-9]*\).*/\1/p' "$work/host.out")"
+}
+
+if [ "${ONLY:-}" = plugin ]; then
+  echo "== (ONLY=plugin) Fluent Bit plugin through the host emulator: $EVENTS events, --limit $LIMIT, callback every ${CALLBACK_MS:-1} ms"
+  cargo build --release --quiet
+  make -s plugin "$HOST" >/dev/null
+  r=$(plugin_run "$EVENTS" "${CALLBACK_MS:-1}")
+  echo "   user sys maxrss_kb wall calls sim_cpu events ring_peak_kb: $r"
+  exit 0
+fi
+
 echo "== building (release, plugin, host emulator)"
 cargo build --release --quiet
 make -s plugin c-tests >/dev/null
@@ -97,14 +121,7 @@ echo "== budget: $budget_events events at --limit $BUDGET_LIMIT ($BUDGET_CALLS c
 r=$(drain "$budget_events" "$BUDGET_LIMIT" "$BUDGET" "$BUDGET"); echo "   $r"; echo "$budget_events $r" >"$work/budget.txt"
 
 echo "== Fluent Bit plugin through the host emulator: $EVENTS events, --limit $LIMIT, callback every 1 ms"
-sim_start "$EVENTS" 0
-SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime" \
-  "$HOST" -n "$EVENTS" -c 1 -t 300000 "$PLUGIN" -i -p "api_url=$url/audit/v1" -p "state_dir=$work/pstate" \
-  -p "limit=$LIMIT" -p max_calls_per_minute=1000 -p token_env=SLACK_AUDIT_FLB_TEST_TOKEN -p since=0 \
-  >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
-sim_stop
-echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu"
-echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out") $(sed -n 's/.*ring_peak_kb=\([0-9]*\).*/\1/p' "$work/host.out")" >"$work/plugin.txt"
+plugin_run "$EVENTS" 1 >"$work/plugin.txt"
 
 python3 - "$work" "$OUT" "$LIMIT" "$BUDGET" "$BUDGET_LIMIT" <<'PY'
 import json, sys, os, platform

@@ -43,9 +43,20 @@ struct BatchBox {
     ndjson: Option<Vec<u8>>,
     /// Several sources in one collector: tag records with their source in Fluent Bit metadata.
     tag_source: bool,
-    /// `slack_audit_batch_release_events` freed the page and the encoded buffers: only what
-    /// acknowledging needs is left.
-    released: bool,
+    /// What the host released early; the batch itself stays live until freed.
+    released: Released,
+}
+
+/// How much of a batch the host has released ahead of `slack_audit_batch_free`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Released {
+    Nothing,
+    /// `slack_audit_batch_release_page`: the page and its events are gone; the encodings made
+    /// before stay (a host hands over the msgpack and needs nothing else of the page).
+    Page,
+    /// `slack_audit_batch_release_events`: the encodings are gone too; only what acknowledging
+    /// needs is left.
+    Events,
 }
 
 fn batches() -> &'static Registry<Mutex<BatchBox>> {
@@ -55,7 +66,7 @@ fn batches() -> &'static Registry<Mutex<BatchBox>> {
 
 /// Registers a batch `owner` (a handle's id) collected; the pointer is what C receives.
 pub(crate) fn register_batch(batch: Batch, owner: usize, tag_source: bool) -> *mut SlackAuditBatch {
-    let boxed = BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: false };
+    let boxed = BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: Released::Nothing };
     register(batches(), Mutex::new(boxed)) as *mut SlackAuditBatch
 }
 
@@ -88,6 +99,8 @@ fn source_cstr(s: Source) -> &'static CStr {
 
 const RELEASED: &str =
     "the batch's events were released (slack_audit_batch_release_events); only acknowledging and freeing it remain";
+const PAGE_RELEASED: &str = "the batch's page was released (slack_audit_batch_release_page); only the encodings made \
+     before it, acknowledging and freeing it remain";
 
 /// The number of events in `batch`; 0 for NULL or a freed batch.
 ///
@@ -115,8 +128,10 @@ pub extern "C" fn slack_audit_batch_event(
         }
         let b = live_batch(batch)?;
         let g = lock(&b);
-        if g.released {
-            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+        match g.released {
+            Released::Nothing => {}
+            Released::Page => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED),
+            Released::Events => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED),
         }
         if index >= g.batch.len() {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "index out of range");
@@ -139,10 +154,12 @@ pub extern "C" fn slack_audit_batch_event(
 /// `date_create` as EventTime (msgpack ext type 0), or `[[EventTime, {"source": …}], {entry}]`
 /// when the collector reads several sources.
 ///
-/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free`.
+/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free` or
+/// `slack_audit_batch_release_events` (`slack_audit_batch_release_page` keeps it).
 /// Thread safety: one thread at a time per batch.
 /// Errors: `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen for a page
-/// that parsed), argument and handle errors.
+/// that parsed), `SLACK_AUDIT_INVALID_ARGUMENT` once the events were released (or the page,
+/// unless this encoding was made before), argument and handle errors.
 #[no_mangle]
 pub extern "C" fn slack_audit_batch_msgpack(
     batch: *mut SlackAuditBatch,
@@ -182,7 +199,7 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
     let b = live_batch(batch)?;
     let mut g = lock(&b);
     let bb = &mut *g;
-    if bb.released {
+    if bb.released == Released::Events {
         return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
     }
     let slot = match format {
@@ -190,6 +207,9 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
         Format::Ndjson => &mut bb.ndjson,
     };
     if slot.is_none() {
+        if bb.released == Released::Page {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED);
+        }
         *slot = Some(match format {
             Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)
                 .map_err(|m| Failure(SlackAuditStatus::SLACK_AUDIT_PERMANENT, m))?,
@@ -221,16 +241,53 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
 pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
     ffi_boundary!(status(), || {
         let b = live_batch(batch)?;
-        let (page, formatted, msgpack, ndjson) = {
+        let (page, msgpack, ndjson) = {
             let mut g = lock(&b);
-            g.released = true;
-            let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
-            (page, g.batch.formatted.take(), g.msgpack.take(), g.ndjson.take())
+            g.released = Released::Events;
+            (take_page(&mut g), g.msgpack.take(), g.ndjson.take())
         };
         // Dropped outside the lock; the page's body goes back to the collector's pool.
-        drop((page, formatted, msgpack, ndjson));
+        drop((page, msgpack, ndjson));
         Ok(())
     })
+}
+
+/// Frees the batch's page (its events as Slack sent them) now and keeps the encodings already
+/// made: for a host that has taken `slack_audit_batch_msgpack` (or `_ndjson`) and needs nothing
+/// else. The page is about as large as its msgpack, so a host that hands the msgpack over and
+/// keeps the batch until the copy is made otherwise holds both; released, the page's buffer
+/// can take the collector's next read.
+///
+/// Ownership: invalidates the pointers from `slack_audit_batch_event`; those from
+/// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` stay valid until
+/// `slack_audit_batch_release_events` or `slack_audit_batch_free`. Afterwards
+/// `slack_audit_batch_len` and `slack_audit_ack` work as before, the encoding calls return the
+/// buffers made before (an encoding not made before fails with `SLACK_AUDIT_INVALID_ARGUMENT`),
+/// and `slack_audit_batch_event` fails with `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice, or
+/// after `slack_audit_batch_release_events`, does nothing.
+/// Thread safety: not concurrently with other calls on the same batch.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
+    ffi_boundary!(status(), || {
+        let b = live_batch(batch)?;
+        let page = {
+            let mut g = lock(&b);
+            if g.released == Released::Nothing {
+                g.released = Released::Page;
+            }
+            take_page(&mut g)
+        };
+        // Dropped outside the lock, as above.
+        drop(page);
+        Ok(())
+    })
+}
+
+/// Takes the page and the ECS documents made from it out of the batch, for dropping.
+fn take_page(g: &mut BatchBox) -> (crate::slack::Page, Option<crate::ecs::Encoded>) {
+    let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
+    (page, g.batch.formatted.take())
 }
 
 /// Frees a batch. NULL and already-freed batches are ignored.
