@@ -248,6 +248,19 @@ slack_audit_status slack_audit_next_log(const struct slack_audit *h,
                                         char *buf,
                                         size_t buf_len);
 
+// Read-ahead, on by default: the collector reads the next page as soon as the host took the
+// last batch, so the read overlaps the host's work on it (two pages in memory). Off (`on` 0):
+// it reads the next page only once the host let go of the last one's page
+// (`slack_audit_batch_release_page`, `slack_audit_batch_release_events`,
+// `slack_audit_batch_free`) or waits in `slack_audit_collect` with nothing ready: one page in
+// memory, about 7 MB less at `limit` 9999. A host that releases the page as soon as it has
+// encoded it (the Fluent Bit plugin) loses almost none of the overlap.
+//
+// Thread safety: serialized with `collect`; call it right after `slack_audit_new` so that
+// the second page is not read ahead already.
+// Errors: handle errors.
+slack_audit_status slack_audit_set_read_ahead(struct slack_audit *h, int32_t on);
+
 // 1 when every stream has caught up with now and every handed-over batch is acknowledged,
 // else 0 (also for NULL or a dead handle). A "drain once" host stops when this turns 1 and
 // `collect` returns no batch.

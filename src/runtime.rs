@@ -354,9 +354,11 @@ impl Collection {
     }
 
     /// On by default: the worker reads the next page while the host handles the last one (two
-    /// pages alive). Off: it reads a page only while the host waits in `collect`, so a host that
-    /// acknowledges and drops each batch before collecting the next keeps one page alive (the
-    /// CLI: about 7 MB less at `limit` 9999), at the price of that overlap.
+    /// pages alive). Off: it reads a page only while the host waits in `collect` or once the
+    /// host says it let go of the last page ([`Collection::want_next`], [`PageReleased`]), so a
+    /// host that drops each page before collecting the next keeps one page alive (the CLI, and
+    /// the Fluent Bit plugin, which releases the page as soon as its msgpack is built: about
+    /// 7 MB less at `limit` 9999), at the price of that overlap.
     pub fn set_read_ahead(&self, on: bool) {
         self.mailbox.set_read_ahead(on);
     }
@@ -366,6 +368,13 @@ impl Collection {
     /// pipe's reader, so the read overlaps that wait). Thread-safe; no effect with read-ahead.
     pub fn want_next(&self) {
         self.mailbox.want();
+    }
+
+    /// [`Collection::want_next`] for a host that lets go of a page on another path than the
+    /// one holding the collection (the C ABI: `slack_audit_batch_release_page` and
+    /// `slack_audit_batch_free`, while another thread may be inside `collect`).
+    pub fn page_released_signal(&self) -> PageReleased {
+        PageReleased(self.mailbox.clone())
     }
 
     /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
@@ -557,6 +566,17 @@ pub struct Interrupter(Arc<Mailbox>);
 impl Interrupter {
     pub fn interrupt(&self) {
         self.0.interrupt();
+    }
+}
+
+/// A cloneable, thread-safe [`Collection::want_next`]: the host no longer holds the page of its
+/// last batch. No effect with read-ahead, or while a batch waits in the mailbox.
+#[derive(Clone)]
+pub struct PageReleased(Arc<Mailbox>);
+
+impl PageReleased {
+    pub fn signal(&self) {
+        self.0.want();
     }
 }
 

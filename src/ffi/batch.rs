@@ -7,6 +7,7 @@ use super::SlackAuditStatus;
 use crate::batch_encode;
 use crate::collector::Batch;
 use crate::config::Source;
+use crate::runtime::PageReleased;
 use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -45,6 +46,8 @@ struct BatchBox {
     tag_source: bool,
     /// What the host released early; the batch itself stays live until freed.
     released: Released,
+    /// Tells the collector the page is gone (read-ahead off: its next read may start).
+    page_released: PageReleased,
 }
 
 /// How much of a batch the host has released ahead of `slack_audit_batch_free`.
@@ -65,8 +68,14 @@ fn batches() -> &'static Registry<Mutex<BatchBox>> {
 }
 
 /// Registers a batch `owner` (a handle's id) collected; the pointer is what C receives.
-pub(crate) fn register_batch(batch: Batch, owner: usize, tag_source: bool) -> *mut SlackAuditBatch {
-    let boxed = BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: Released::Nothing };
+pub(crate) fn register_batch(
+    batch: Batch,
+    owner: usize,
+    tag_source: bool,
+    page_released: PageReleased,
+) -> *mut SlackAuditBatch {
+    let boxed =
+        BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: Released::Nothing, page_released };
     register(batches(), Mutex::new(boxed)) as *mut SlackAuditBatch
 }
 
@@ -241,13 +250,15 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
 pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
     ffi_boundary!(status(), || {
         let b = live_batch(batch)?;
-        let (page, msgpack, ndjson) = {
+        let (page, msgpack, ndjson, signal) = {
             let mut g = lock(&b);
             g.released = Released::Events;
-            (take_page(&mut g), g.msgpack.take(), g.ndjson.take())
+            (take_page(&mut g), g.msgpack.take(), g.ndjson.take(), g.page_released.clone())
         };
-        // Dropped outside the lock; the page's body goes back to the collector's pool.
+        // Dropped outside the lock; the page's body goes back to the collector's pool, where
+        // the next read can take it.
         drop((page, msgpack, ndjson));
+        signal.signal();
         Ok(())
     })
 }
@@ -271,15 +282,16 @@ pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) 
 pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
     ffi_boundary!(status(), || {
         let b = live_batch(batch)?;
-        let page = {
+        let (page, signal) = {
             let mut g = lock(&b);
             if g.released == Released::Nothing {
                 g.released = Released::Page;
             }
-            take_page(&mut g)
+            (take_page(&mut g), g.page_released.clone())
         };
         // Dropped outside the lock, as above.
         drop(page);
+        signal.signal();
         Ok(())
     })
 }
@@ -298,7 +310,12 @@ fn take_page(g: &mut BatchBox) -> (crate::slack::Page, Option<crate::ecs::Encode
 pub extern "C" fn slack_audit_batch_free(batch: *mut SlackAuditBatch) {
     ffi_boundary!(value, || {
         if !batch.is_null() {
-            unregister(batches(), batch as usize);
+            if let Some(b) = unregister(batches(), batch as usize) {
+                let signal = lock(&b).page_released.clone();
+                // The page goes with the batch (unless a call in progress still holds it).
+                drop(b);
+                signal.signal();
+            }
         }
     })
 }
