@@ -578,6 +578,20 @@ impl PageReleased {
     pub fn signal(&self) {
         self.0.want();
     }
+
+    /// For tests of the hosts that signal: a mailbox of its own, read-ahead off, nothing asked.
+    #[cfg(test)]
+    pub(crate) fn detached() -> PageReleased {
+        let m = Mailbox::default();
+        m.set_read_ahead(false);
+        PageReleased(Arc::new(m))
+    }
+
+    /// For tests: a worker behind this mailbox may read the next page now.
+    #[cfg(test)]
+    pub(crate) fn worker_may_read(&self) -> bool {
+        Mailbox::may_read(&self.0.inner.lock().unwrap())
+    }
 }
 
 /// The worker thread: fetch pages, post them, report catching up and failures.
@@ -684,6 +698,27 @@ mod tests {
         assert!(!may_read(&m), "the request was used by page 2");
         m.want();
         assert!(!may_read(&m), "page 2 still waits in the mailbox");
+    }
+
+    #[test]
+    fn a_released_page_lets_the_worker_read_the_next_one() {
+        let m = Arc::new(Mailbox::default());
+        m.set_read_ahead(false);
+        let released = PageReleased(m.clone());
+        m.want();
+        assert!(m.post(batch(1)));
+        released.signal();
+        assert!(!may_read(&m), "page 1 still waits in the mailbox: nothing to release yet");
+        assert_eq!(taken_id(m.take(Duration::ZERO)), Some(1));
+        assert!(!may_read(&m), "the host holds page 1");
+        let worker = {
+            let m = m.clone();
+            std::thread::spawn(move || m.wait_for_room())
+        };
+        // From another thread than the one that took the batch, as the C ABI does.
+        std::thread::spawn(move || released.signal()).join().unwrap();
+        assert!(worker.join().unwrap(), "released: the worker reads page 2");
+        assert!(may_read(&m));
     }
 
     #[test]

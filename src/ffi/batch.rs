@@ -319,3 +319,91 @@ pub extern "C" fn slack_audit_batch_free(batch: *mut SlackAuditBatch) {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::PageReleased;
+
+    /// A live batch of two entries, with a detached signal (read-ahead off, nothing asked).
+    fn two_entries() -> (*mut SlackAuditBatch, PageReleased) {
+        let body = br#"{"entries":[{"id":"a","date_create":5,"action":"x"},{"id":"b","date_create":6,"action":"y"}]}"#;
+        let page = crate::slack::audit::parse_audit_page(body.to_vec()).unwrap();
+        let batch = Batch {
+            id: 1,
+            stream: 0,
+            source: Source::Audit,
+            page,
+            deliver: vec![0, 1],
+            snapshot: Default::default(),
+            caught_up: false,
+            formatted: None,
+        };
+        let signal = PageReleased::detached();
+        (register_batch(batch, 7, false, signal.clone()), signal)
+    }
+
+    fn get(b: *mut SlackAuditBatch, f: Format) -> Result<(*const u8, Vec<u8>), SlackAuditStatus> {
+        let (mut data, mut len) = (std::ptr::null(), 0usize);
+        let st = match f {
+            Format::Msgpack => slack_audit_batch_msgpack(b, &mut data, &mut len, std::ptr::null_mut(), 0),
+            Format::Ndjson => slack_audit_batch_ndjson(b, &mut data, &mut len, std::ptr::null_mut(), 0),
+        };
+        if st != SlackAuditStatus::SLACK_AUDIT_OK {
+            return Err(st);
+        }
+        // SAFETY: the batch is live and its buffer stays until release_events or free.
+        Ok((data, unsafe { std::slice::from_raw_parts(data, len) }.to_vec()))
+    }
+
+    fn event_status(b: *mut SlackAuditBatch) -> SlackAuditStatus {
+        let mut ev = SlackAuditEvent { json: std::ptr::null(), json_len: 0, time: 0, source: std::ptr::null() };
+        slack_audit_batch_event(b, 0, &mut ev)
+    }
+
+    #[test]
+    fn releasing_the_page_keeps_the_msgpack_made_before() {
+        let (b, signal) = two_entries();
+        let (ptr, bytes) = get(b, Format::Msgpack).unwrap();
+        assert!(!bytes.is_empty());
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(!signal.worker_may_read());
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(signal.worker_may_read(), "the collector's next read may start");
+        assert_eq!(get(b, Format::Msgpack), Ok((ptr, bytes)), "the same buffer, unchanged");
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT);
+        assert_eq!(get(b, Format::Ndjson).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        assert_eq!(slack_audit_batch_len(b), 2);
+        let live = live_batch(b).ok().expect("live");
+        assert_eq!(lock(&live).batch.page.body.len(), 0, "the page is gone");
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK, "twice");
+        assert_eq!(slack_audit_batch_release_events(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert_eq!(get(b, Format::Msgpack).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK, "after release_events");
+        assert_eq!(get(b, Format::Msgpack).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        slack_audit_batch_free(b);
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE);
+        assert_eq!(
+            slack_audit_batch_release_page(std::ptr::null_mut()),
+            SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn freeing_a_batch_lets_the_next_read_start() {
+        let (b, signal) = two_entries();
+        assert!(!signal.worker_may_read());
+        slack_audit_batch_free(b);
+        assert!(signal.worker_may_read());
+    }
+
+    #[test]
+    fn releasing_the_events_lets_the_next_read_start() {
+        let (b, signal) = two_entries();
+        assert!(get(b, Format::Ndjson).is_ok());
+        slack_audit_batch_release_events(b);
+        assert!(signal.worker_may_read());
+        assert_eq!(get(b, Format::Ndjson).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        slack_audit_batch_free(b);
+    }
+}
