@@ -248,6 +248,19 @@ slack_audit_status slack_audit_next_log(const struct slack_audit *h,
                                         char *buf,
                                         size_t buf_len);
 
+// Read-ahead, on by default: the collector reads the next page as soon as the host took the
+// last batch, so the read overlaps the host's work on it (two pages in memory). Off (`on` 0):
+// it reads the next page only once the host let go of the last one's page
+// (`slack_audit_batch_release_page`, `slack_audit_batch_release_events`,
+// `slack_audit_batch_free`) or waits in `slack_audit_collect` with nothing ready: one page in
+// memory, about 7 MB less at `limit` 9999. A host that releases the page as soon as it has
+// encoded it (the Fluent Bit plugin) loses almost none of the overlap.
+//
+// Thread safety: serialized with `collect`; call it right after `slack_audit_new` so that
+// the second page is not read ahead already.
+// Errors: handle errors.
+slack_audit_status slack_audit_set_read_ahead(struct slack_audit *h, int32_t on);
+
 // 1 when every stream has caught up with now and every handed-over batch is acknowledged,
 // else 0 (also for NULL or a dead handle). A "drain once" host stops when this turns 1 and
 // `collect` returns no batch.
@@ -283,10 +296,12 @@ slack_audit_status slack_audit_batch_event(const struct slack_audit_batch *batch
 // `date_create` as EventTime (msgpack ext type 0), or `[[EventTime, {"source": …}], {entry}]`
 // when the collector reads several sources.
 //
-// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free`.
+// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free` or
+// `slack_audit_batch_release_events` (`slack_audit_batch_release_page` keeps it).
 // Thread safety: one thread at a time per batch.
 // Errors: `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen for a page
-// that parsed), argument and handle errors.
+// that parsed), `SLACK_AUDIT_INVALID_ARGUMENT` once the events were released (or the page,
+// unless this encoding was made before), argument and handle errors.
 slack_audit_status slack_audit_batch_msgpack(struct slack_audit_batch *batch,
                                              const uint8_t **data,
                                              size_t *len,
@@ -315,6 +330,23 @@ slack_audit_status slack_audit_batch_ndjson(struct slack_audit_batch *batch,
 // Thread safety: not concurrently with other calls on the same batch.
 // Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
 slack_audit_status slack_audit_batch_release_events(struct slack_audit_batch *batch);
+
+// Frees the batch's page (its events as Slack sent them) now and keeps the encodings already
+// made: for a host that has taken `slack_audit_batch_msgpack` (or `_ndjson`) and needs nothing
+// else. The page is about as large as its msgpack, so a host that hands the msgpack over and
+// keeps the batch until the copy is made otherwise holds both; released, the page's buffer
+// can take the collector's next read.
+//
+// Ownership: invalidates the pointers from `slack_audit_batch_event`; those from
+// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` stay valid until
+// `slack_audit_batch_release_events` or `slack_audit_batch_free`. Afterwards
+// `slack_audit_batch_len` and `slack_audit_ack` work as before, the encoding calls return the
+// buffers made before (an encoding not made before fails with `SLACK_AUDIT_INVALID_ARGUMENT`),
+// and `slack_audit_batch_event` fails with `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice, or
+// after `slack_audit_batch_release_events`, does nothing.
+// Thread safety: not concurrently with other calls on the same batch.
+// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+slack_audit_status slack_audit_batch_release_page(struct slack_audit_batch *batch);
 
 // Frees a batch. NULL and already-freed batches are ignored.
 //

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `make bench`: the encoder micro-benchmark, the CLI draining 1,000,000 simulator events with
 # gzip (deflate level 6, as Slack and web servers send it) and without, a drain under a 50
-# calls/min budget, and the Fluent Bit plugin's collect path through the host emulator. Prints
+# calls/min budget, and the Fluent Bit plugin's collect path through the host emulator (a 1 ms
+# callback, the stress case, and Fluent Bit's own 1 s callback on $SMALL events). Prints
 # a table and writes target/bench.json. Takes a few minutes.
 #
 # CPU figures are user+sys of the process (getrusage via /usr/bin/time, or /proc for the
 # simulator), which a busy machine disturbs far less than wall time. The simulator runs as its
 # own process with its rate limit off (except in the budget run) and its CPU is shown, so it is
 # visible which side was busy. Override sizes with EVENTS=, REPEAT=, BUDGET_CALLS=.
+# ONLY=plugin runs the plugin rows alone (quick, while working on the plugin's memory).
 set -euo pipefail
 
 BIN=${BIN:-target/release/slack-audit}
@@ -72,6 +74,29 @@ drain() {
   echo "$(cat "$work/lines") $(tail -1 "$work/time") $(stat_of calls) $(stat_of calls_429) $(stat_of max_calls_in_any_60s) $sim_cpu"
 }
 
+# plugin_run EVENTS CALLBACK_MS: the plugin in the host emulator against a fresh simulator;
+# prints "user sys maxrss_kb wall calls sim_cpu events ring_peak_kb".
+plugin_run() {
+  sim_start "$1" 0
+  rm -rf "$work/pstate"
+  SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime" \
+    "$HOST" -n "$1" -c "$2" -t 300000 "$PLUGIN" -i -p "api_url=$url/audit/v1" -p "state_dir=$work/pstate" \
+    -p "limit=$LIMIT" -p max_calls_per_minute=1000 -p token_env=SLACK_AUDIT_FLB_TEST_TOKEN -p since=0 \
+    >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
+  sim_stop
+  echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu" >&2
+  echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out") $(sed -n 's/.*ring_peak_kb=\([0-9]*\).*/\1/p' "$work/host.out")"
+}
+
+if [ "${ONLY:-}" = plugin ]; then
+  echo "== (ONLY=plugin) Fluent Bit plugin through the host emulator: $EVENTS events, --limit $LIMIT, callback every ${CALLBACK_MS:-1} ms"
+  cargo build --release --quiet
+  make -s plugin "$HOST" >/dev/null
+  r=$(plugin_run "$EVENTS" "${CALLBACK_MS:-1}")
+  echo "   user sys maxrss_kb wall calls sim_cpu events ring_peak_kb: $r"
+  exit 0
+fi
+
 echo "== building (release, plugin, host emulator)"
 cargo build --release --quiet
 make -s plugin c-tests >/dev/null
@@ -97,14 +122,9 @@ echo "== budget: $budget_events events at --limit $BUDGET_LIMIT ($BUDGET_CALLS c
 r=$(drain "$budget_events" "$BUDGET_LIMIT" "$BUDGET" "$BUDGET"); echo "   $r"; echo "$budget_events $r" >"$work/budget.txt"
 
 echo "== Fluent Bit plugin through the host emulator: $EVENTS events, --limit $LIMIT, callback every 1 ms"
-sim_start "$EVENTS" 0
-SLACK_AUDIT_FLB_TEST_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/ptime" \
-  "$HOST" -n "$EVENTS" -c 1 -t 300000 "$PLUGIN" -i -p "api_url=$url/audit/v1" -p "state_dir=$work/pstate" \
-  -p "limit=$LIMIT" -p max_calls_per_minute=1000 -p token_env=SLACK_AUDIT_FLB_TEST_TOKEN -p since=0 \
-  >"$work/host.out" 2>"$work/host.err" || { cat "$work/host.out" "$work/host.err" >&2; exit 1; }
-sim_stop
-echo "   $(grep '^instance' "$work/host.out") | $(cat "$work/ptime") (user sys maxrss_kb wall) sim_cpu=$sim_cpu"
-echo "$(cat "$work/ptime") $(stat_of calls) $sim_cpu $(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$work/host.out") $(sed -n 's/.*ring_peak_kb=\([0-9]*\).*/\1/p' "$work/host.out")" >"$work/plugin.txt"
+plugin_run "$EVENTS" 1 >"$work/plugin.txt"
+echo "== the same, $SMALL events, callback every 1 s (Fluent Bit's fixed period)"
+plugin_run "$SMALL" 1000 >"$work/plugin1s.txt"
 
 python3 - "$work" "$OUT" "$LIMIT" "$BUDGET" "$BUDGET_LIMIT" <<'PY'
 import json, sys, os, platform
@@ -129,11 +149,15 @@ b = row(open(f"{work}/budget.txt").read()); b["min_calls"] = min_calls(b["events
 # The collector's window is 60.5 s: call k (0-based) cannot start before (k // budget) * 60.5 s.
 b["wall_bound_s"] = round((b["calls"] - 1) // budget * 60.5, 1)
 b["wall_over_bound"] = round(b["wall_s"] / b["wall_bound_s"], 3) if b["wall_bound_s"] else None
-pu, ps, prss, pwall, pcalls, psim, pev, pring = open(f"{work}/plugin.txt").read().split()
-pev = int(pev)
-plugin = {"events": pev, "cpu_s": round(float(pu) + float(ps), 3), "cpu_s_per_100k": round((float(pu) + float(ps)) / pev * 1e5, 4),
-          "events_per_s": round(pev / float(pwall)), "wall_s": float(pwall), "peak_rss_mb": round(int(prss) / 1024, 1),
-          "calls": int(pcalls), "simulator_cpu_s": float(psim), "host_ring_peak_mb": round(int(pring) / 1024, 1)}
+def plugin_row(name, callback_ms):
+    pu, ps, prss, pwall, pcalls, psim, pev, pring = open(f"{work}/{name}").read().split()
+    pev = int(pev)
+    return {"callback_ms": callback_ms, "events": pev, "cpu_s": round(float(pu) + float(ps), 3),
+            "cpu_s_per_100k": round((float(pu) + float(ps)) / pev * 1e5, 4),
+            "events_per_s": round(pev / float(pwall)), "wall_s": float(pwall), "peak_rss_mb": round(int(prss) / 1024, 1),
+            "calls": int(pcalls), "simulator_cpu_s": float(psim), "host_ring_peak_mb": round(int(pring) / 1024, 1)}
+plugin = plugin_row("plugin.txt", 1)
+plugin_1s = plugin_row("plugin1s.txt", 1000)
 big = [r for r in e2e if r["events"] == e2e[0]["events"]]
 # Lowest and median CPU per 100k events, with and without gzip (noise on a shared machine only adds).
 def summary(gz):
@@ -148,7 +172,7 @@ ecs = row(open(f"{work}/ecs.txt").read())
 raw_small = next(r for r in e2e if r["events"] == ecs["events"])
 ecs["cpu_over_raw"] = round(ecs["cpu_s"] / raw_small["cpu_s"], 2)
 ecs["wall_over_raw"] = round(ecs["wall_s"] / raw_small["wall_s"], 2)
-res = {"machine": machine, "encode": enc, "floor": floor, "e2e": e2e, "cpu_s_per_100k": cpu_per_100k, "budget": b, "plugin": plugin,
+res = {"machine": machine, "encode": enc, "floor": floor, "e2e": e2e, "cpu_s_per_100k": cpu_per_100k, "budget": b, "plugin": plugin, "plugin_1s": plugin_1s,
        "budget_wall_bound_for_e2e_s": wall_1m, "ecs": ecs}
 json.dump(res, open(out, "w"), indent=2)
 
@@ -180,9 +204,10 @@ print(f"budget run: {b['events']} events, --limit {blimit}, {budget}/min on both
       f"{b['calls_429']} x 429, at most {b['max_calls_in_any_60s']} calls in any 60 s, wall {b['wall_s']:.1f} s vs bound {b['wall_bound_s']} s "
       f"({b['wall_over_bound']}x; target within 1.05x)")
 print()
-print(f"plugin (flb_host, callback every 1 ms): {plugin['events']} events, {plugin['events_per_s']} events/s, "
-      f"{plugin['cpu_s']:.2f} CPU s ({plugin['cpu_s_per_100k']:.3f} per 100k, host emulator's msgpack checks included), "
-      f"peak RSS {plugin['peak_rss_mb']} MB (target <= 25 MB; of it, the host emulator's ring of record copies peaked at "
-      f"{plugin['host_ring_peak_mb']} MB), {plugin['calls']} calls, simulator CPU {plugin['simulator_cpu_s']:.2f} s")
+for p in (plugin, plugin_1s):
+    print(f"plugin (flb_host, callback every {p['callback_ms']} ms): {p['events']} events, {p['events_per_s']} events/s, "
+          f"{p['cpu_s']:.2f} CPU s ({p['cpu_s_per_100k']:.3f} per 100k, host emulator's msgpack checks included), "
+          f"peak RSS {p['peak_rss_mb']} MB (target <= 25 MB; of it, the host emulator's ring of record copies peaked at "
+          f"{p['host_ring_peak_mb']} MB), {p['calls']} calls, simulator CPU {p['simulator_cpu_s']:.2f} s")
 print(f"\nwrote {out}")
 PY

@@ -320,9 +320,11 @@ impl Collection {
     }
 
     /// On by default: the worker reads the next page while the host handles the last one (two
-    /// pages alive). Off: it reads a page only while the host waits in `collect`, so a host that
-    /// acknowledges and drops each batch before collecting the next keeps one page alive (the
-    /// CLI: about 7 MB less at `limit` 9999), at the price of that overlap.
+    /// pages alive). Off: it reads a page only while the host waits in `collect` or once the
+    /// host says it let go of the last page ([`Collection::want_next`], [`PageReleased`]), so a
+    /// host that drops each page before collecting the next keeps one page alive (the CLI, and
+    /// the Fluent Bit plugin, which releases the page as soon as its msgpack is built: about
+    /// 7 MB less at `limit` 9999), at the price of that overlap.
     pub fn set_read_ahead(&self, on: bool) {
         self.mailbox.set_read_ahead(on);
     }
@@ -332,6 +334,13 @@ impl Collection {
     /// pipe's reader, so the read overlaps that wait). Thread-safe; no effect with read-ahead.
     pub fn want_next(&self) {
         self.mailbox.want();
+    }
+
+    /// [`Collection::want_next`] for a host that lets go of a page on another path than the
+    /// one holding the collection (the C ABI: `slack_audit_batch_release_page` and
+    /// `slack_audit_batch_free`, while another thread may be inside `collect`).
+    pub fn page_released_signal(&self) -> PageReleased {
+        PageReleased(self.mailbox.clone())
     }
 
     /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
@@ -531,6 +540,31 @@ impl Interrupter {
     }
 }
 
+/// A cloneable, thread-safe [`Collection::want_next`]: the host no longer holds the page of its
+/// last batch. No effect with read-ahead, or while a batch waits in the mailbox.
+#[derive(Clone)]
+pub struct PageReleased(Arc<Mailbox>);
+
+impl PageReleased {
+    pub fn signal(&self) {
+        self.0.want();
+    }
+
+    /// For tests of the hosts that signal: a mailbox of its own, read-ahead off, nothing asked.
+    #[cfg(test)]
+    pub(crate) fn detached() -> PageReleased {
+        let m = Mailbox::default();
+        m.set_read_ahead(false);
+        PageReleased(Arc::new(m))
+    }
+
+    /// For tests: a worker behind this mailbox may read the next page now.
+    #[cfg(test)]
+    pub(crate) fn worker_may_read(&self) -> bool {
+        Mailbox::may_read(&self.0.inner.lock().unwrap())
+    }
+}
+
 /// The worker thread: fetch pages, post them, report catching up and failures.
 fn work(mut c: Collector, mailbox: &Mailbox, stop: &StopSignal) {
     let mut reported_caught_up = false;
@@ -637,6 +671,27 @@ mod tests {
         assert!(!may_read(&m), "the request was used by page 2");
         m.want();
         assert!(!may_read(&m), "page 2 still waits in the mailbox");
+    }
+
+    #[test]
+    fn a_released_page_lets_the_worker_read_the_next_one() {
+        let m = Arc::new(Mailbox::default());
+        m.set_read_ahead(false);
+        let released = PageReleased(m.clone());
+        m.want();
+        assert!(m.post(batch(1)));
+        released.signal();
+        assert!(!may_read(&m), "page 1 still waits in the mailbox: nothing to release yet");
+        assert_eq!(taken_id(m.take(Duration::ZERO)), Some(1));
+        assert!(!may_read(&m), "the host holds page 1");
+        let worker = {
+            let m = m.clone();
+            std::thread::spawn(move || m.wait_for_room())
+        };
+        // From another thread than the one that took the batch, as the C ABI does.
+        std::thread::spawn(move || released.signal()).join().unwrap();
+        assert!(worker.join().unwrap(), "released: the worker reads page 2");
+        assert!(may_read(&m));
     }
 
     #[test]

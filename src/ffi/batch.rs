@@ -6,6 +6,7 @@ use super::registry::{lock, lookup, register, unregister, Registry};
 use super::SlackAuditStatus;
 use crate::batch_encode;
 use crate::collector::Batch;
+use crate::runtime::PageReleased;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -42,9 +43,22 @@ struct BatchBox {
     ndjson: Option<Vec<u8>>,
     /// Several sources in one collector: tag records with their source in Fluent Bit metadata.
     tag_source: bool,
-    /// `slack_audit_batch_release_events` freed the page and the encoded buffers: only what
-    /// acknowledging needs is left.
-    released: bool,
+    /// What the host released early; the batch itself stays live until freed.
+    released: Released,
+    /// Tells the collector the page is gone (read-ahead off: its next read may start).
+    page_released: PageReleased,
+}
+
+/// How much of a batch the host has released ahead of `slack_audit_batch_free`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Released {
+    Nothing,
+    /// `slack_audit_batch_release_page`: the page and its events are gone; the encodings made
+    /// before stay (a host hands over the msgpack and needs nothing else of the page).
+    Page,
+    /// `slack_audit_batch_release_events`: the encodings are gone too; only what acknowledging
+    /// needs is left.
+    Events,
 }
 
 fn batches() -> &'static Registry<Mutex<BatchBox>> {
@@ -53,8 +67,14 @@ fn batches() -> &'static Registry<Mutex<BatchBox>> {
 }
 
 /// Registers a batch `owner` (a handle's id) collected; the pointer is what C receives.
-pub(crate) fn register_batch(batch: Batch, owner: usize, tag_source: bool) -> *mut SlackAuditBatch {
-    let boxed = BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: false };
+pub(crate) fn register_batch(
+    batch: Batch,
+    owner: usize,
+    tag_source: bool,
+    page_released: PageReleased,
+) -> *mut SlackAuditBatch {
+    let boxed =
+        BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: Released::Nothing, page_released };
     register(batches(), Mutex::new(boxed)) as *mut SlackAuditBatch
 }
 
@@ -79,6 +99,8 @@ fn live_batch(b: *const SlackAuditBatch) -> Result<Arc<Mutex<BatchBox>>, Failure
 
 const RELEASED: &str =
     "the batch's events were released (slack_audit_batch_release_events); only acknowledging and freeing it remain";
+const PAGE_RELEASED: &str = "the batch's page was released (slack_audit_batch_release_page); only the encodings made \
+     before it, acknowledging and freeing it remain";
 
 /// The number of events in `batch`; 0 for NULL or a freed batch.
 ///
@@ -106,8 +128,10 @@ pub extern "C" fn slack_audit_batch_event(
         }
         let b = live_batch(batch)?;
         let g = lock(&b);
-        if g.released {
-            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
+        match g.released {
+            Released::Nothing => {}
+            Released::Page => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED),
+            Released::Events => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED),
         }
         if index >= g.batch.len() {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "index out of range");
@@ -130,10 +154,12 @@ pub extern "C" fn slack_audit_batch_event(
 /// `date_create` as EventTime (msgpack ext type 0), or `[[EventTime, {"source": …}], {entry}]`
 /// when the collector reads several sources.
 ///
-/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free`.
+/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free` or
+/// `slack_audit_batch_release_events` (`slack_audit_batch_release_page` keeps it).
 /// Thread safety: one thread at a time per batch.
 /// Errors: `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen for a page
-/// that parsed), argument and handle errors.
+/// that parsed), `SLACK_AUDIT_INVALID_ARGUMENT` once the events were released (or the page,
+/// unless this encoding was made before), argument and handle errors.
 #[no_mangle]
 pub extern "C" fn slack_audit_batch_msgpack(
     batch: *mut SlackAuditBatch,
@@ -173,7 +199,7 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
     let b = live_batch(batch)?;
     let mut g = lock(&b);
     let bb = &mut *g;
-    if bb.released {
+    if bb.released == Released::Events {
         return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
     }
     let slot = match format {
@@ -181,6 +207,9 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
         Format::Ndjson => &mut bb.ndjson,
     };
     if slot.is_none() {
+        if bb.released == Released::Page {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED);
+        }
         *slot = Some(match format {
             Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)?,
             Format::Ndjson => batch_encode::ndjson(&bb.batch),
@@ -211,16 +240,56 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
 pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
     ffi_boundary!(status(), || {
         let b = live_batch(batch)?;
-        let (page, formatted, msgpack, ndjson) = {
+        let (page, msgpack, ndjson, signal) = {
             let mut g = lock(&b);
-            g.released = true;
-            let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
-            (page, g.batch.formatted.take(), g.msgpack.take(), g.ndjson.take())
+            g.released = Released::Events;
+            (take_page(&mut g), g.msgpack.take(), g.ndjson.take(), g.page_released.clone())
         };
-        // Dropped outside the lock; the page's body goes back to the collector's pool.
-        drop((page, formatted, msgpack, ndjson));
+        // Dropped outside the lock; the page's body goes back to the collector's pool, where
+        // the next read can take it.
+        drop((page, msgpack, ndjson));
+        signal.signal();
         Ok(())
     })
+}
+
+/// Frees the batch's page (its events as Slack sent them) now and keeps the encodings already
+/// made: for a host that has taken `slack_audit_batch_msgpack` (or `_ndjson`) and needs nothing
+/// else. The page is about as large as its msgpack, so a host that hands the msgpack over and
+/// keeps the batch until the copy is made otherwise holds both; released, the page's buffer
+/// can take the collector's next read.
+///
+/// Ownership: invalidates the pointers from `slack_audit_batch_event`; those from
+/// `slack_audit_batch_msgpack` and `slack_audit_batch_ndjson` stay valid until
+/// `slack_audit_batch_release_events` or `slack_audit_batch_free`. Afterwards
+/// `slack_audit_batch_len` and `slack_audit_ack` work as before, the encoding calls return the
+/// buffers made before (an encoding not made before fails with `SLACK_AUDIT_INVALID_ARGUMENT`),
+/// and `slack_audit_batch_event` fails with `SLACK_AUDIT_INVALID_ARGUMENT`. Releasing twice, or
+/// after `slack_audit_batch_release_events`, does nothing.
+/// Thread safety: not concurrently with other calls on the same batch.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` for NULL, `SLACK_AUDIT_INVALID_HANDLE` for a freed batch.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
+    ffi_boundary!(status(), || {
+        let b = live_batch(batch)?;
+        let (page, signal) = {
+            let mut g = lock(&b);
+            if g.released == Released::Nothing {
+                g.released = Released::Page;
+            }
+            (take_page(&mut g), g.page_released.clone())
+        };
+        // Dropped outside the lock, as above.
+        drop(page);
+        signal.signal();
+        Ok(())
+    })
+}
+
+/// Takes the page and the ECS documents made from it out of the batch, for dropping.
+fn take_page(g: &mut BatchBox) -> (crate::slack::Page, Option<crate::ecs::Encoded>) {
+    let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
+    (page, g.batch.formatted.take())
 }
 
 /// Frees a batch. NULL and already-freed batches are ignored.
@@ -231,7 +300,100 @@ pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) 
 pub extern "C" fn slack_audit_batch_free(batch: *mut SlackAuditBatch) {
     ffi_boundary!(value, || {
         if !batch.is_null() {
-            unregister(batches(), batch as usize);
+            if let Some(b) = unregister(batches(), batch as usize) {
+                let signal = lock(&b).page_released.clone();
+                // The page goes with the batch (unless a call in progress still holds it).
+                drop(b);
+                signal.signal();
+            }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::id::Source;
+
+    /// A live batch of two entries, with a detached signal (read-ahead off, nothing asked).
+    fn two_entries() -> (*mut SlackAuditBatch, PageReleased) {
+        let body = br#"{"entries":[{"id":"a","date_create":5,"action":"x"},{"id":"b","date_create":6,"action":"y"}]}"#;
+        let page = crate::slack::audit::parse_audit_page(body.to_vec()).unwrap();
+        let batch = Batch {
+            id: 1,
+            stream: 0,
+            source: Source::Audit,
+            page,
+            deliver: vec![0, 1],
+            snapshot: Default::default(),
+            caught_up: false,
+            formatted: None,
+        };
+        let signal = PageReleased::detached();
+        (register_batch(batch, 7, false, signal.clone()), signal)
+    }
+
+    fn get(b: *mut SlackAuditBatch, f: Format) -> Result<(*const u8, Vec<u8>), SlackAuditStatus> {
+        let (mut data, mut len) = (std::ptr::null(), 0usize);
+        let st = match f {
+            Format::Msgpack => slack_audit_batch_msgpack(b, &mut data, &mut len, std::ptr::null_mut(), 0),
+            Format::Ndjson => slack_audit_batch_ndjson(b, &mut data, &mut len, std::ptr::null_mut(), 0),
+        };
+        if st != SlackAuditStatus::SLACK_AUDIT_OK {
+            return Err(st);
+        }
+        // SAFETY: the batch is live and its buffer stays until release_events or free.
+        Ok((data, unsafe { std::slice::from_raw_parts(data, len) }.to_vec()))
+    }
+
+    fn event_status(b: *mut SlackAuditBatch) -> SlackAuditStatus {
+        let mut ev = SlackAuditEvent { json: std::ptr::null(), json_len: 0, time: 0, source: std::ptr::null() };
+        slack_audit_batch_event(b, 0, &mut ev)
+    }
+
+    #[test]
+    fn releasing_the_page_keeps_the_msgpack_made_before() {
+        let (b, signal) = two_entries();
+        let (ptr, bytes) = get(b, Format::Msgpack).unwrap();
+        assert!(!bytes.is_empty());
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(!signal.worker_may_read());
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(signal.worker_may_read(), "the collector's next read may start");
+        assert_eq!(get(b, Format::Msgpack), Ok((ptr, bytes)), "the same buffer, unchanged");
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT);
+        assert_eq!(get(b, Format::Ndjson).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        assert_eq!(slack_audit_batch_len(b), 2);
+        let live = live_batch(b).ok().expect("live");
+        assert_eq!(lock(&live).batch.page.body.len(), 0, "the page is gone");
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK, "twice");
+        assert_eq!(slack_audit_batch_release_events(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert_eq!(get(b, Format::Msgpack).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK, "after release_events");
+        assert_eq!(get(b, Format::Msgpack).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        slack_audit_batch_free(b);
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE);
+        assert_eq!(
+            slack_audit_batch_release_page(std::ptr::null_mut()),
+            SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn freeing_a_batch_lets_the_next_read_start() {
+        let (b, signal) = two_entries();
+        assert!(!signal.worker_may_read());
+        slack_audit_batch_free(b);
+        assert!(signal.worker_may_read());
+    }
+
+    #[test]
+    fn releasing_the_events_lets_the_next_read_start() {
+        let (b, signal) = two_entries();
+        assert!(get(b, Format::Ndjson).is_ok());
+        slack_audit_batch_release_events(b);
+        assert!(signal.worker_may_read());
+        assert_eq!(get(b, Format::Ndjson).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        slack_audit_batch_free(b);
+    }
 }

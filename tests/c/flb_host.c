@@ -53,8 +53,9 @@
  * map], map]; body has "id" and "date_create"; EventTime seconds == date_create).
  *
  * stdout: one summary line per instance "instance I: init=ok|failed events=E batches=B handed=H
- * dropped=D discarded=X bad_records=R paused_data=P max_callback_ms=C exit_ms=X ring_peak_kb=K" (K: the
- * most record bytes the ring held at once, the host's own copies); exit status 0
+ * dropped=D discarded=X bad_records=R paused_data=P max_callback_ms=C exit_ms=X ring_peak_kb=K
+ * ring_peak_entries=N" (K: the most record bytes the ring held at once, the host's own copies; N:
+ * the most buffers it held at once); exit status 0
  * when everything checked out, 3 when an Init failed, 1 for any other failure.
  */
 #define _GNU_SOURCE
@@ -111,6 +112,7 @@ struct instance {
     struct entry *ring;
     int ring_head, ring_count;
     size_t ring_bytes, ring_peak; /* bytes of record copies in the ring: the host's share of memory */
+    int ring_peak_entries;        /* the most buffers the ring held at once */
     int engine_paused; /* flb_input_paused(): the drain skips the input */
     double busy_until; /* the engine drains nothing before this (ms) */
     double last_stored;
@@ -359,6 +361,9 @@ static int ring_append(struct instance *in, const void *data, size_t len)
             in->ring_bytes += len;
             if (in->ring_bytes > in->ring_peak) {
                 in->ring_peak = in->ring_bytes;
+            }
+            if (in->ring_count > in->ring_peak_entries) {
+                in->ring_peak_entries = in->ring_count;
             }
             pthread_mutex_unlock(&in->lock);
             return 0;
@@ -655,9 +660,10 @@ static int summarize(void)
         struct instance *in = &inst[i];
         pthread_mutex_lock(&in->lock);
         printf("instance %d: init=%s events=%ld batches=%ld handed=%ld dropped=%ld discarded=%ld bad_records=%ld "
-               "paused_data=%ld max_callback_ms=%.1f exit_ms=%.1f ring_peak_kb=%zu\n",
+               "paused_data=%ld max_callback_ms=%.1f exit_ms=%.1f ring_peak_kb=%zu ring_peak_entries=%d\n",
                i, in->init_ok ? "ok" : "failed", in->events, in->batches, in->handed, in->dropped, in->discarded,
-               in->bad_records, in->paused_data, in->max_callback_ms, in->exit_ms, in->ring_peak / 1024);
+               in->bad_records, in->paused_data, in->max_callback_ms, in->exit_ms, in->ring_peak / 1024,
+               in->ring_peak_entries);
         if (!in->init_ok) {
             rc = rc ? rc : 3;
         } else if (in->failed || in->bad_records || in->paused_data) {
