@@ -1,7 +1,7 @@
 //! `/audit/v1/logs`: building the query, reading a page without copying its entries, and the
 //! Audit Logs API's error answers.
 
-use super::{classify_error_code, percent_encode, server_error, ApiError, EntryRef, ErrorWire, Page, Seconds, Text};
+use super::{classify_answer, classify_error_code, percent_encode, ApiError, EntryRef, Page, Seconds, Text};
 use crate::jsonscan::{self, ws};
 use crate::sequence::PageRequest;
 use serde::Deserialize;
@@ -224,22 +224,20 @@ fn plain_string(t: &[u8], p: usize) -> Option<(usize, usize)> {
 
 /// Classifies a non-200 answer (or a 200 with `ok: false`).
 pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
-    if status == 429 {
-        return ApiError::RateLimited(retry_after);
+    classify_answer(status, retry_after, body, classify_error_code, || without_code(status))
+}
+
+/// An answer of the Audit Logs API with no error code: 408 is a timeout; anything else points
+/// at the URL or the token.
+pub(super) fn without_code(status: u16) -> ApiError {
+    if status == 408 {
+        return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
     }
-    if status >= 500 {
-        return server_error(status, body);
-    }
-    let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
-    match code {
-        Some(code) => classify_error_code(status, &code, body),
-        None if status == 408 => ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into()),
-        None => ApiError::Permanent {
-            code: format!("http_{status}"),
-            message: format!(
-                "Slack answered HTTP {status} without an error code; check api_url (it should end in /audit/v1) and the token"
-            ),
-        },
+    ApiError::Permanent {
+        code: format!("http_{status}"),
+        message: format!(
+            "Slack answered HTTP {status} without an error code; check api_url (it should end in /audit/v1) and the token"
+        ),
     }
 }
 

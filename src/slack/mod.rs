@@ -193,6 +193,29 @@ pub(crate) struct ErrorWire<'a> {
     #[serde(borrow)]
     provided: Option<Cow<'a, str>>,
 }
+/// What every endpoint does first with a failed answer (non-200, or 200 with `ok: false`): 429
+/// is the rate limit and any 5xx is transient, whatever the body says; otherwise Slack's `error`
+/// code, when the body has one, is read by the endpoint's `by_code`, and `without_code` says
+/// what an answer without one means.
+pub(crate) fn classify_answer(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    by_code: fn(u16, &str, &[u8]) -> ApiError,
+    without_code: impl FnOnce() -> ApiError,
+) -> ApiError {
+    if status == 429 {
+        return ApiError::RateLimited(retry_after);
+    }
+    if status >= 500 {
+        return server_error(status, body);
+    }
+    match serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error) {
+        Some(code) => by_code(status, &code, body),
+        None => without_code(),
+    }
+}
+
 /// A 5xx is Slack's side failing: transient whatever its body says (even a code that would be
 /// permanent on a 4xx, or one we do not know).
 pub(crate) fn server_error(status: u16, body: &[u8]) -> ApiError {

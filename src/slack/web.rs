@@ -2,8 +2,8 @@
 //! an error whatever the HTTP status, and their tokens need the `admin` scope on a paid
 //! workspace rather than `auditlogs:read` on Enterprise Grid.
 
-use super::audit::classify_failure;
-use super::{classify_error_code, server_error, ApiError, ErrorWire, MetaWire};
+use super::audit::without_code;
+use super::{classify_answer, classify_error_code, ApiError, ErrorWire, MetaWire};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -39,28 +39,18 @@ pub(crate) fn web_envelope(body: &[u8]) -> Result<WebPageWire<'_>, ApiError> {
     Ok(wire)
 }
 
-/// As [`classify_failure`], for `team.accessLogs` and `team.integrationLogs`, whose token
+/// As [`classify_failure`](super::audit::classify_failure), for `team.accessLogs` and `team.integrationLogs`, whose token
 /// needs the `admin` scope on a paid workspace rather than `auditlogs:read` on Enterprise Grid.
 pub fn classify_web_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
-    if status == 429 {
-        return ApiError::RateLimited(retry_after);
-    }
-    if status >= 500 {
-        return server_error(status, body);
-    }
-    let code = serde_json::from_slice::<ErrorWire>(body).ok().and_then(|w| w.error.map(|c| c.into_owned()));
-    match code {
-        Some(code) => classify_web_error_code(status, &code, body),
-        None => match classify_failure(status, retry_after, body) {
-            ApiError::Permanent { code, .. } => ApiError::Permanent {
-                message: format!(
-                    "Slack answered HTTP {status} without an error code; check web_api_url (it should end in /api) and the token"
-                ),
-                code,
-            },
-            other => other,
+    classify_answer(status, retry_after, body, classify_web_error_code, || match without_code(status) {
+        ApiError::Permanent { code, .. } => ApiError::Permanent {
+            message: format!(
+                "Slack answered HTTP {status} without an error code; check web_api_url (it should end in /api) and the token"
+            ),
+            code,
         },
-    }
+        other => other,
+    })
 }
 
 fn classify_web_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
