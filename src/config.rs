@@ -73,8 +73,10 @@ fn is_word(v: &str) -> bool {
     v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
+/// A token is not an id: taken as `actor`, it would be sent as a query parameter and written
+/// into the stream's name in its state file.
 fn is_slack_id(v: &str) -> bool {
-    v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    !looks_like_token(v) && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 /// Every option, in the order the README documents them.
@@ -424,7 +426,33 @@ pub struct TokenSource {
 
 /// A bad value: which key, what was wrong, what is accepted.
 fn bad(key: &str, value: &str, accepted: &str) -> Error {
-    Error::config(format!("option `{key}`: invalid value {value:?}; expected {accepted}"))
+    let value = shown(value);
+    Error::config(format!("option `{key}`: invalid value {value}; expected {accepted}"))
+}
+
+/// Whether `text` looks like a Slack token (`xoxp-…`, `xoxb-…`, `xoxe.xoxp-…`).
+pub(crate) fn looks_like_token(text: &str) -> bool {
+    text.trim_start().starts_with("xox")
+}
+
+/// A user's value as it may appear in a message, quoted. A token pasted into the wrong option
+/// (`limit`, `token_env`, `token_file`…) is not echoed: the message would carry it into logs.
+fn shown(value: &str) -> String {
+    if looks_like_token(value) {
+        "<a Slack token, not shown: it belongs in `token`, the `token_env` variable or the `token_file` file>".into()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A `token_file` path as it may appear in a message (see [`shown`]).
+fn shown_path(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if looks_like_token(&text) {
+        shown(&text)
+    } else {
+        text
+    }
 }
 
 /// The validated configuration.
@@ -602,12 +630,12 @@ impl Config {
         }
         if let Some(path) = &self.token.token_file {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::config(format!("option `token_file`: cannot read {}: {e}", path.display())))?;
+                .map_err(|e| Error::config(format!("option `token_file`: cannot read {}: {e}", shown_path(path))))?;
             let line = text.lines().next().unwrap_or("").trim();
             if line.is_empty() {
                 return Err(Error::config(format!(
                     "option `token_file`: {} is empty; put the xoxp- token on its first line",
-                    path.display()
+                    shown_path(path)
                 )));
             }
             return Ok(Secret::new(line.to_string()));
@@ -616,7 +644,7 @@ impl Config {
             Ok(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim().to_string())),
             _ => Err(Error::config(format!(
                 "no Slack token: set the environment variable {} (or the option `token_env` to another variable, or `token_file`) to a user token (xoxp-…) of the org owner with the auditlogs:read scope",
-                self.token.token_env
+                if looks_like_token(&self.token.token_env) { shown(&self.token.token_env) } else { self.token.token_env.clone() }
             ))),
         }
     }
@@ -833,6 +861,19 @@ mod tests {
         assert_eq!((c.stall_warning_after, c.format, c.tls_insecure), (None, OutputFormat::Raw, false));
         assert!(c.token.token.is_none() && c.token.token_file.is_none() && c.actor.is_none());
         assert!(!c.state_dir.as_os_str().is_empty());
+    }
+
+    #[test]
+    fn a_token_pasted_into_the_wrong_option_is_not_echoed() {
+        let secret = "xoxp-pasted-in-the-wrong-place";
+        for key in ["limit", "format", "since", "sources", "actor", "entity", "token_env"] {
+            let m = cfg(&[(key, secret)]).unwrap_err().into_message();
+            assert!(!m.contains("pasted"), "{key}: {m}");
+            assert!(m.contains(&format!("option `{key}`")) && m.contains("not shown"), "{key}: {m}");
+        }
+        // A token_file that names no file: the message says it cannot be read, without the path.
+        let m = cfg(&[("token_file", secret)]).unwrap().resolve_token().unwrap_err().into_message();
+        assert!(!m.contains("pasted") && m.contains("not shown"), "{m}");
     }
 
     #[test]

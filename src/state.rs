@@ -147,7 +147,7 @@ fn redacted_command_line(args: &[String]) -> String {
     let mut out = Vec::with_capacity(args.len());
     let mut secret_next = false;
     for a in args {
-        out.push(if secret_next || a.starts_with("xox") {
+        out.push(if secret_next || crate::config::looks_like_token(a) {
             "<redacted>".to_string()
         } else if a.starts_with("--token=") {
             "--token=<redacted>".to_string()
