@@ -6,7 +6,7 @@
 
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-use slack_audit::encode::{fluent_bit_record, ndjson_line};
+use slack_audit::format::encode::{fluent_bit_record, ndjson_line};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

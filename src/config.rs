@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The sources a [`Config`] reads (`sources`); made from the table of sources (src/source/).
-pub use crate::source::id::Source;
+pub use crate::base::source_id::Source;
 
 /// Slack's audit data starts in March 2018; a first run without `since` reads from here.
 pub(crate) const AUDIT_EPOCH: i64 = 1_519_862_400;
@@ -392,7 +392,7 @@ pub const TOKEN_FILE_WARNING: &str = "token_file can be read by other users; run
 pub enum OutputFormat {
     /// The entry exactly as Slack sent it.
     Raw,
-    /// An Elastic Common Schema document (crate::ecs).
+    /// An Elastic Common Schema document (crate::format::ecs).
     Ecs,
 }
 

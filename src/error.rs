@@ -8,8 +8,8 @@
 //! front end has decided what it means.
 //!
 //! Not errors, and so not here: what Slack's answer means to the retry loop
-//! ([`crate::slack::ApiError`]: rate limited, expired cursor, …) and an interrupted `collect`
-//! ([`crate::runtime::Collected::Interrupted`]).
+//! ([`crate::source::slack::ApiError`]: rate limited, expired cursor, …) and an interrupted `collect`
+//! ([`crate::engine::runtime::Collected::Interrupted`]).
 
 use std::fmt;
 

@@ -35,21 +35,16 @@
 //! exports are the C ABI's (src/ffi/), so the header needs no exclude list.
 
 // The Rust API: what an embedder needs (see above).
-pub mod batch_encode;
 pub mod config;
 pub mod error;
 pub mod ffi;
-pub mod logs;
-pub mod probe;
-pub mod runtime;
-pub mod stats;
-pub mod streams;
+pub use engine::{batch_encode, logs, probe, runtime, stats, streams};
 
 /// Declares the internal modules: crate-private, or `#[doc(hidden)] pub` under the same path
 /// with the `internals` feature, which only this package's tests and benches enable (its self
-/// dev-dependency in Cargo.toml). So a test reaches `slack_audit::encode::…` while the shipped
-/// API stays the modules above. Items that are not C ABI are `pub(crate)` where cbindgen would
-/// otherwise see them (its exclude list is gone).
+/// dev-dependency in Cargo.toml). So a test reaches `slack_audit::format::encode::…` while the
+/// shipped API stays the modules above. Items that are not C ABI are `pub(crate)` where cbindgen
+/// would otherwise see them (its exclude list is gone).
 macro_rules! internal_modules {
     ($($name:ident),* $(,)?) => {$(
         #[cfg(feature = "internals")]
@@ -60,23 +55,6 @@ macro_rules! internal_modules {
     )*};
 }
 
-internal_modules!(
-    bodypool,
-    budget_store,
-    collector,
-    dedupe,
-    ecs,
-    encode,
-    fnv,
-    governor,
-    http,
-    inflate,
-    jsonscan,
-    sequence,
-    signal,
-    slack,
-    source,
-    state,
-    wallclock,
-    weblogs,
-);
+// The layers, lowest first: a module imports only from its own layer or lower ones
+// (tests/repo_consistency.rs checks it).
+internal_modules!(base, transport, format, source, store, engine);

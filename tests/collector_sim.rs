@@ -341,7 +341,7 @@ fn a_clock_running_hours_ahead_loses_nothing() {
     assert_eq!(first.error, None);
     assert_eq!(compare(&first.ids, &sim.dataset()), 0);
     assert!(first.logs.iter().any(|l| l.contains("4h ahead of Slack")), "{:?}", first.logs);
-    let st = slack_audit::state::peek(dir.path(), "audit", "audit").unwrap().unwrap();
+    let st = slack_audit::store::state::peek(dir.path(), "audit", "audit").unwrap().unwrap();
     let checkpoint = st.checkpoint().unwrap();
     assert!(checkpoint <= now_unix(), "checkpoint {checkpoint} is in the future");
 

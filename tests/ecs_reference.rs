@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use serde_json::{json, Map, Value};
 use slack_audit::config::Source;
-use slack_audit::ecs::{classify, document, rfc3339, ECS_VERSION};
+use slack_audit::format::ecs::{classify, document, rfc3339, ECS_VERSION};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -197,7 +197,7 @@ fn reference(source: Source, id: &str, time: i64, entry: &Value) -> Value {
                     event[k] = rfc3339(t).into();
                 }
             }
-            slack_audit::ecs::Class {
+            slack_audit::format::ecs::Class {
                 category: &["authentication", "session"],
                 kind: &["info", "start"],
                 outcome: None,
@@ -223,7 +223,7 @@ fn reference(source: Source, id: &str, time: i64, entry: &Value) -> Value {
                 "enabled" | "disabled" | "expanded" | "updated" => (&["configuration"], &["change"]),
                 _ => (&["configuration"], &["info"]),
             };
-            slack_audit::ecs::Class { category, kind, outcome: None }
+            slack_audit::format::ecs::Class { category, kind, outcome: None }
         }
     };
     if !class.category.is_empty() {
@@ -339,7 +339,7 @@ fn fast_writer_equals_the_reference_mapping_on_odd_entries() {
     ];
     for (text, mapped) in texts {
         let mut out = Vec::new();
-        slack_audit::ecs::write_document(&mut out, Source::Audit.ecs(), "e1", 5, text.as_bytes());
+        slack_audit::format::ecs::write_document(&mut out, Source::Audit.ecs(), "e1", 5, text.as_bytes());
         let got: Value =
             serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
         let parsed: Value = serde_json::from_str(text).unwrap();

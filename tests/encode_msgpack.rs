@@ -2,7 +2,7 @@
 //! msgpack decoder written here (no msgpack crate is available).
 
 use serde_json::{Map, Number, Value};
-use slack_audit::encode::{fluent_bit_record, json_to_msgpack, EncodeError};
+use slack_audit::format::encode::{fluent_bit_record, json_to_msgpack, EncodeError};
 
 /// The nesting limit the encoder documents (`encode::MAX_DEPTH`, crate-private so that cbindgen
 /// does not see it): 128 levels are accepted, the 129th is an error.

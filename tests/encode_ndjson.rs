@@ -1,7 +1,7 @@
 //! NDJSON lines: one entry is always exactly one line, and compact entries are copied as is.
 
 use serde_json::Value;
-use slack_audit::encode::ndjson_line;
+use slack_audit::format::encode::ndjson_line;
 
 fn line(entry: &[u8]) -> Vec<u8> {
     let mut out = b"prev\n".to_vec();

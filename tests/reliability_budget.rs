@@ -9,9 +9,9 @@
 mod common;
 
 use common::*;
-use slack_audit::collector::{streams_for, Collector};
+use slack_audit::engine::collector::{streams_for, Collector};
+use slack_audit::engine::signal::StopSignal;
 use slack_audit::logs::LogQueue;
-use slack_audit::signal::StopSignal;
 use slack_audit::source::StreamState;
 use slack_audit::stats::Stats;
 use std::path::Path;

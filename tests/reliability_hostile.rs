@@ -7,9 +7,9 @@ mod common;
 
 use common::{seed, Rng};
 use slack_audit::config::Config;
-use slack_audit::encode::json_to_msgpack;
-use slack_audit::slack::parse_audit_page;
-use slack_audit::state::parse_state_file;
+use slack_audit::format::encode::json_to_msgpack;
+use slack_audit::source::slack::parse_audit_page;
+use slack_audit::store::state::parse_state_file;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,10 +255,10 @@ fn random_mutations_never_panic() {
     // a real state file, written by the store itself
     let tmp = tempfile::tempdir().unwrap();
     let state_vec = {
-        let (store, _) = slack_audit::state::open_stream(tmp.path(), "audit", "audit").unwrap();
+        let (store, _) = slack_audit::store::state::open_stream(tmp.path(), "audit", "audit").unwrap();
         let st = slack_audit::source::StreamState {
             delivered_total: 99,
-            ..slack_audit::source::StreamState::audit(slack_audit::sequence::AuditState {
+            ..slack_audit::source::StreamState::audit(slack_audit::source::audit::window::AuditState {
                 checkpoint: Some(1_700_000_000),
                 ..Default::default()
             })

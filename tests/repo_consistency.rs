@@ -349,12 +349,14 @@ fn no_code_outside_src_source_matches_on_a_source() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
-    let allowed: &[(&str, &str)] = &[("src/state.rs", "\"access\" =>"), ("src/state.rs", "\"integration\" =>")];
+    let allowed: &[(&str, &str)] =
+        &[("src/store/state.rs", "\"access\" =>"), ("src/store/state.rs", "\"integration\" =>")];
     let (mut outside, mut inside) = (Vec::new(), 0);
     for f in &files {
         let rel = f.strip_prefix(root).unwrap().display().to_string();
         let found = source_dispatch(&std::fs::read_to_string(f).unwrap());
-        if rel.starts_with("src/source/") {
+        // The table of sources itself sits in base/source_id.rs, below every user of `Source`.
+        if rel.starts_with("src/source/") || rel == "src/base/source_id.rs" {
             inside += found.len();
             continue;
         }

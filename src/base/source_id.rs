@@ -3,6 +3,31 @@
 //! (config.rs), the ECS writer (ecs.rs) and the C ABI (ffi/) name a source without depending on
 //! the sources' code, and no import cycle runs through them.
 
+/// The table of sources, the crate's only list of them. One row per source: its [`Source`]
+/// variant, its name (the word of the `sources` option, the key of its state in a state file,
+/// the tag of its events), then the module implementing [`SourceKind`] for it and the variant
+/// of [`SourceState`] its streams' state files hold.
+///
+/// Adding a fourth source means one new module under `src/source/` (its state, requests, page
+/// reader and verdicts, usually with a new `src/slack/` endpoint file) plus one row here. Its
+/// `format = ecs` mapping is written with the ECS writer's parts, next to the other mappings in
+/// src/ecs.rs, and named by its [`SourceKind::ecs`]; nothing dispatches on it. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
+/// code below) or from the source's [`SourceKind`]; tests/repo_consistency.rs fails if a
+/// `match` on a source appears outside src/source/.
+///
+/// `then` is the macro the rows are handed to: id.rs makes [`Source`] of them, and this file
+/// [`SourceState`] and [`kind`].
+macro_rules! source_table {
+    ($then:ident) => {
+        $then! {
+            Audit = "audit" => audit::Audit(audit::AuditState),
+            Access = "access" => access::Access(access::AccessState),
+            Integration = "integration" => integration::Integration(integration::IntegrationState),
+        }
+    };
+}
+pub(crate) use source_table;
+
 use std::ffi::CStr;
 
 macro_rules! source_ids {

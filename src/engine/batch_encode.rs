@@ -2,15 +2,15 @@
 //! C ABI (`slack_audit_batch_msgpack`, `slack_audit_batch_ndjson`) and by `slack-audit run`.
 //!
 //! What is encoded is [`Batch::event`]: Slack's entry as sent (`format = raw`) or its ECS
-//! document (`format = ecs`), with its event time. `src/encode.rs` holds the byte-level
+//! document (`format = ecs`), with its event time. `src/format/encode.rs` holds the byte-level
 //! encoders; this module holds the per-batch decisions: one line per entry, the Fluent Bit
 //! record's EventTime, the `source` tag when a collector reads several sources, and what to do
 //! with an entry msgpack cannot hold.
 
-use crate::collector::Batch;
-use crate::encode;
+use crate::engine::collector::Batch;
+use crate::format::encode;
 /// Why a document could not be encoded as msgpack (its byte offset and what was wrong).
-pub use crate::encode::EncodeError;
+pub use crate::format::encode::EncodeError;
 use crate::error::Error;
 
 /// Key of the Fluent Bit record metadata that names the source, when it is tagged.

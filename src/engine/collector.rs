@@ -6,20 +6,20 @@
 //! parse, classify, accept, describe), one module per source.
 //!
 //! This is synchronous and owns no state file: it runs on the worker thread of
-//! [`crate::runtime`], which hands batches to the host; acknowledgements are written by the host
+//! [`crate::engine::runtime`], which hands batches to the host; acknowledgements are written by the host
 //! side, in order.
 
-use crate::budget_store::BudgetStore;
+use crate::store::budget_store::BudgetStore;
 use crate::config::{Config, Secret, Source};
 use crate::error::Error;
-use crate::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
-use crate::http::HttpClient;
-use crate::logs::{Level, LogQueue};
-use crate::signal::StopSignal;
-use crate::slack::{ApiError, Page};
+use crate::transport::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
+use crate::transport::http::HttpClient;
+use crate::engine::logs::{Level, LogQueue};
+use crate::engine::signal::StopSignal;
+use crate::source::slack::{ApiError, Page};
 use crate::source::{Accepted, Ctx, Request, SourceKind, SourceState, StreamState};
-use crate::stats::Stats;
-use crate::wallclock::{ServerTime, WallClock};
+use crate::engine::stats::Stats;
+use crate::transport::wallclock::{ServerTime, WallClock};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ pub struct Batch {
     pub caught_up: bool,
     /// With `format = ecs`, every delivered entry as its ECS document (in `deliver` order);
     /// `None` for `raw`, which hands over Slack's bytes untouched.
-    pub formatted: Option<crate::ecs::Encoded>,
+    pub formatted: Option<crate::format::ecs::Encoded>,
 }
 
 impl Batch {
@@ -65,7 +65,7 @@ impl Batch {
 
     /// Re-encodes every delivered entry as an ECS document (`format = ecs`).
     pub fn encode_ecs(&mut self) {
-        let mut docs = crate::ecs::Encoded::with_capacity(
+        let mut docs = crate::format::ecs::Encoded::with_capacity(
             self.deliver.len(),
             // Each document is the entry plus its ECS fields: about 500 bytes and some of the
             // entry's strings repeated. Too little means copying the whole batch to grow it.
@@ -130,7 +130,7 @@ impl Collector {
         stop: Arc<StopSignal>,
         logs: Arc<LogQueue>,
     ) -> Result<Collector, Error> {
-        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(crate::wallclock::SystemWallClock))
+        Collector::with_clock(cfg, specs, stats, stop, logs, Arc::new(crate::transport::wallclock::SystemWallClock))
     }
 
     /// As [`Collector::new`], reading Unix time from `wall` (tests run it skewed).
@@ -518,7 +518,7 @@ impl Collector {
 
 /// The budgets of one API tier: the process's (shared by its collectors, on the process's
 /// monotonic clock) and the host's (shared through `state_dir` by processes in a row or side by
-/// side; see [`crate::budget_store`]).
+/// side; see [`crate::store::budget_store`]).
 #[derive(Clone)]
 struct TierBudget {
     process: Arc<Mutex<Budget>>,

@@ -3,9 +3,9 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::HttpClient;
-use crate::sequence::PageRequest;
-use crate::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter};
+use crate::transport::http::HttpClient;
+use crate::source::audit::window::PageRequest;
+use crate::source::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter};
 use std::collections::BTreeSet;
 
 /// Makes one cheap audit request (the last minute, one entry) with the configured token.

@@ -8,15 +8,15 @@
 //! for the host to ask for the next batch: one page alive.
 
 /// A batch of entries handed to the host: part of this API.
-pub use crate::collector::Batch;
-use crate::collector::{streams_for, Collector};
+pub use crate::engine::collector::Batch;
+use crate::engine::collector::{streams_for, Collector};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::logs::{Level, LogQueue};
-use crate::signal::StopSignal;
+use crate::engine::logs::{Level, LogQueue};
+use crate::engine::signal::StopSignal;
 use crate::source::StreamState;
-use crate::state::{open_stream_waiting, StreamStore};
-use crate::stats::Stats;
+use crate::store::state::{open_stream_waiting, StreamStore};
+use crate::engine::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -191,11 +191,11 @@ pub enum Collected {
 /// are new and which files in `state_dir` this configuration does not read.
 fn note_streams_left_behind(
     cfg: &Config,
-    specs: &[(crate::collector::StreamSpec, StreamState)],
+    specs: &[(crate::engine::collector::StreamSpec, StreamState)],
     new_streams: &[String],
     logs: &LogQueue,
 ) {
-    let others: Vec<String> = crate::state::list_streams(&cfg.state_dir)
+    let others: Vec<String> = crate::store::state::list_streams(&cfg.state_dir)
         .into_iter()
         .filter(|f| !specs.iter().any(|(s, _)| s.name == f.name))
         .map(|f| {
@@ -238,7 +238,7 @@ pub struct StartOptions<'a> {
     /// Where the collector reads Unix time (tests run it skewed; Slack's `Date` header corrects
     /// it either way). Default: the system clock. Not for embedders: the trait is internal.
     #[doc(hidden)]
-    pub wall_clock: Option<Arc<dyn crate::wallclock::WallClock>>,
+    pub wall_clock: Option<Arc<dyn crate::transport::wallclock::WallClock>>,
 }
 
 impl Collection {
@@ -253,7 +253,7 @@ impl Collection {
     /// As [`Collection::start`], with the choices of [`StartOptions`].
     pub fn start_with(cfg: Config, options: StartOptions<'_>) -> Result<Collection, Error> {
         let cancelled = options.cancelled.unwrap_or(&|| false);
-        let wall = options.wall_clock.unwrap_or_else(|| Arc::new(crate::wallclock::SystemWallClock));
+        let wall = options.wall_clock.unwrap_or_else(|| Arc::new(crate::transport::wallclock::SystemWallClock));
         let logs = Arc::new(LogQueue::default());
         for warning in cfg.warnings() {
             logs.push(Level::Warn, warning);
@@ -622,7 +622,7 @@ mod tests {
             id,
             stream: 0,
             source: crate::config::Source::Audit,
-            page: crate::slack::Page::empty(),
+            page: crate::source::slack::Page::empty(),
             deliver: Vec::new(),
             snapshot: StreamState::default(),
             caught_up: false,

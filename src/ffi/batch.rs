@@ -4,9 +4,9 @@
 use super::boundary::{fail, ffi_boundary, Failure, FfiResult};
 use super::registry::{lock, lookup, register, unregister, Registry};
 use super::SlackAuditStatus;
-use crate::batch_encode;
-use crate::collector::Batch;
-use crate::runtime::PageReleased;
+use crate::engine::batch_encode;
+use crate::engine::collector::Batch;
+use crate::engine::runtime::PageReleased;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -287,8 +287,8 @@ pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) ->
 }
 
 /// Takes the page and the ECS documents made from it out of the batch, for dropping.
-fn take_page(g: &mut BatchBox) -> (crate::slack::Page, Option<crate::ecs::Encoded>) {
-    let page = std::mem::replace(&mut g.batch.page, crate::slack::Page::empty());
+fn take_page(g: &mut BatchBox) -> (crate::source::slack::Page, Option<crate::format::ecs::Encoded>) {
+    let page = std::mem::replace(&mut g.batch.page, crate::source::slack::Page::empty());
     (page, g.batch.formatted.take())
 }
 
@@ -313,12 +313,12 @@ pub extern "C" fn slack_audit_batch_free(batch: *mut SlackAuditBatch) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::id::Source;
+    use crate::base::source_id::Source;
 
     /// A live batch of two entries, with a detached signal (read-ahead off, nothing asked).
     fn two_entries() -> (*mut SlackAuditBatch, PageReleased) {
         let body = br#"{"entries":[{"id":"a","date_create":5,"action":"x"},{"id":"b","date_create":6,"action":"y"}]}"#;
-        let page = crate::slack::audit::parse_audit_page(body.to_vec()).unwrap();
+        let page = crate::source::audit::wire::parse_audit_page(body.to_vec()).unwrap();
         let batch = Batch {
             id: 1,
             stream: 0,

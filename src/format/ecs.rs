@@ -14,8 +14,8 @@
 //! straight into the batch buffer, without allocating; the original is copied in, not
 //! re-encoded. tests/ecs_reference.rs holds it to a plain `serde_json::Value` mapping.
 
-use crate::jsonscan::{self, string_end, ws};
-use crate::source::id::Source;
+use crate::transport::jsonscan::{self, string_end, ws};
+use crate::base::source_id::Source;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::IpAddr;

@@ -15,7 +15,7 @@
 //! Every encoding written is the smallest msgpack allows (fixint..int64, fixstr..str32,
 //! fixmap/fixarray..32-bit), except that every non-integer number is a float64.
 
-use crate::jsonscan::{self, ws as skip_ws, Escape, ScanError};
+use crate::transport::jsonscan::{self, ws as skip_ws, Escape, ScanError};
 use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted: 128 levels are fine, the 129th is an error.

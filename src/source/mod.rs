@@ -1,5 +1,5 @@
 //! Sources as one abstraction: what a stream of each source holds, and the per-source code the
-//! collector's one poll loop drives ([`crate::collector`]).
+//! collector's one poll loop drives ([`crate::engine::collector`]).
 //!
 //! For each page the loop asks the stream's source to **plan** the next request from the state
 //! (its URL is the **request**), sends it under the budget of the source's API tier, has the
@@ -9,47 +9,26 @@
 //! texts of logs and `state show`.
 //!
 //! Everything here is pure (no I/O, no clock: `now` comes in [`Ctx`]); the state machines are
-//! [`crate::sequence`] (audit windows) and [`crate::weblogs`] (access/integration walks), the
-//! wire formats [`crate::slack`].
-
-/// The table of sources, the crate's only list of them. One row per source: its [`Source`]
-/// variant, its name (the word of the `sources` option, the key of its state in a state file,
-/// the tag of its events), then the module implementing [`SourceKind`] for it and the variant
-/// of [`SourceState`] its streams' state files hold.
-///
-/// Adding a fourth source means one new module under `src/source/` (its state, requests, page
-/// reader and verdicts, usually with a new `src/slack/` endpoint file) plus one row here. Its
-/// `format = ecs` mapping is written with the ECS writer's parts, next to the other mappings in
-/// src/ecs.rs, and named by its [`SourceKind::ecs`]; nothing dispatches on it. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
-/// code below) or from the source's [`SourceKind`]; tests/repo_consistency.rs fails if a
-/// `match` on a source appears outside src/source/.
-///
-/// `then` is the macro the rows are handed to: id.rs makes [`Source`] of them, and this file
-/// [`SourceState`] and [`kind`].
-macro_rules! source_table {
-    ($then:ident) => {
-        $then! {
-            Audit = "audit" => audit::Audit(audit::AuditState),
-            Access = "access" => access::Access(access::AccessState),
-            Integration = "integration" => integration::Integration(integration::IntegrationState),
-        }
-    };
-}
+//! [`crate::source::audit::window`] (audit windows) and [`crate::source::weblogs`] (access/integration walks), the
+//! wire formats [`crate::source::slack`].
 
 pub mod access;
 pub mod audit;
-pub mod id;
+pub mod dedupe;
 pub mod integration;
+pub mod slack;
 mod walk;
+pub mod weblogs;
 
 use crate::config::Config;
-use crate::governor::Tier;
-use crate::slack::{ApiError, AuditFilter, Page};
+use crate::transport::governor::Tier;
+use crate::source::slack::{ApiError, AuditFilter, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
-pub use id::Source;
+pub use crate::base::source_id::Source;
+use crate::base::source_id::source_table;
 
 /// Makes the per-source enum of states and the lookup of a source's code from the rows of
 /// [`source_table`].
@@ -91,7 +70,7 @@ source_table!(states_and_kinds);
 
 impl Source {
     /// How this source's entries become ECS documents (`format = ecs`).
-    pub fn ecs(self) -> crate::ecs::Mapping {
+    pub fn ecs(self) -> crate::format::ecs::Mapping {
         kind(self).ecs()
     }
 }
@@ -273,8 +252,8 @@ pub trait SourceKind: Sync {
     /// `state set --checkpoint t`: a state delivering again from second `t`.
     fn with_checkpoint(&self, t: i64) -> SourceState;
     /// Its mapping to the Elastic Common Schema (`format = ecs`), one of those of
-    /// [`crate::ecs`]: the ECS writer names no source, each source names its mapping.
-    fn ecs(&self) -> crate::ecs::Mapping;
+    /// [`crate::format::ecs`]: the ECS writer names no source, each source names its mapping.
+    fn ecs(&self) -> crate::format::ecs::Mapping;
 }
 
 /// Generates the accessors a source module uses to reach its variant of [`SourceState`].

@@ -1,9 +1,9 @@
 //! What the access and integration sources share: both are read as walks from the newest row
-//! down ([`crate::weblogs`]), from the Web API's tier, with the Web API's errors.
+//! down ([`crate::source::weblogs`]), from the Web API's tier, with the Web API's errors.
 
 use super::{Accepted, Ctx, StateView};
-use crate::slack::Page;
-use crate::weblogs::{key_of, WebPolicy, WebRequest, WebState, MAX_WALK_PAGES};
+use crate::source::slack::Page;
+use crate::source::weblogs::{key_of, WebPolicy, WebRequest, WebState, MAX_WALK_PAGES};
 use serde_json::{json, Value};
 
 pub(super) fn policy(ctx: &Ctx) -> WebPolicy {

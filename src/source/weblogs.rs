@@ -29,7 +29,7 @@
 //! once one row is out of order the walk reads every page. A walk never reads more than
 //! [`MAX_WALK_PAGES`] pages (Slack refuses page 101 with `over_pagination_limit`).
 
-use crate::fnv::fnv1a;
+use crate::base::fnv::fnv1a;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

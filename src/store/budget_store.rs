@@ -15,7 +15,7 @@
 //! The pure part ([`admit`], [`block`]) takes `now` as an argument; [`BudgetStore`] does the I/O.
 
 use crate::error::Error;
-use crate::governor::{Budget, Tier};
+use crate::transport::governor::{Budget, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -196,10 +196,10 @@ pub fn parse_state_file(bytes: &[u8], path: &Path, description: &str) -> Result<
 /// Files written before schema 2 (slack-audit up to e21944b): read and turned into today's
 /// state, so existing checkpoints, boundary ids and walks in flight are kept.
 mod schema1 {
-    use crate::dedupe::SeenSet;
-    use crate::sequence::{AuditState, InFlight};
+    use crate::source::dedupe::SeenSet;
+    use crate::source::audit::window::{AuditState, InFlight};
     use crate::source::{SourceState, StreamState};
-    use crate::weblogs::WebState;
+    use crate::source::weblogs::WebState;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -344,7 +344,7 @@ mod tests {
     }
 
     fn state(c: i64) -> StreamState {
-        StreamState::audit(crate::sequence::AuditState { checkpoint: Some(c), ..Default::default() })
+        StreamState::audit(crate::source::audit::window::AuditState { checkpoint: Some(c), ..Default::default() })
     }
 
     #[test]

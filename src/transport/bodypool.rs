@@ -1,5 +1,5 @@
 //! Page bodies given back when their page is dropped, reused by the next reads. Shared by the
-//! transport ([`crate::http`], which reads into them) and the pages ([`crate::slack::Page`],
+//! transport ([`crate::transport::http`], which reads into them) and the pages ([`crate::source::slack::Page`],
 //! which give them back), so neither has to know the other.
 
 use std::sync::Mutex;

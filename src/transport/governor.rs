@@ -2,7 +2,7 @@
 //!
 //! Slack's limits are per organization and count every call, retries included, so one
 //! [`Budget`] per API tier is shared by every collector in the process ([`shared_budget`]), and
-//! by the processes of one host through [`crate::budget_store`].
+//! by the processes of one host through [`crate::store::budget_store`].
 //! Nothing here sleeps or does I/O; callers ask "when may I call?" and wait themselves.
 
 use std::collections::{HashMap, VecDeque};

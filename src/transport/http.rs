@@ -2,9 +2,9 @@
 //! (retrying belongs to the governor), HTTP statuses returned rather than raised so that a
 //! 429's Retry-After and a 4xx's JSON body stay readable.
 
-use crate::bodypool::BodyPool;
+use crate::transport::bodypool::BodyPool;
 use crate::config::Secret;
-use crate::wallclock::parse_http_date;
+use crate::transport::wallclock::parse_http_date;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ pub struct HttpClient {
     last_len: AtomicUsize,
     pool: Arc<BodyPool>,
     /// The compressed bytes of the last gzip answer, reused: a body is read whole, then
-    /// inflated in one call ([`crate::inflate`]).
+    /// inflated in one call ([`crate::transport::inflate`]).
     gz: Mutex<Vec<u8>>,
 }
 
@@ -83,9 +83,9 @@ impl HttpClient {
                 gz.clear();
                 gz.reserve(expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
                 let read = read_body(&mut resp, &mut gz);
-                let mut body = self.pool.take(crate::inflate::isize_hint(&gz).unwrap_or(0).min(64 * 1024 * 1024));
+                let mut body = self.pool.take(crate::transport::inflate::isize_hint(&gz).unwrap_or(0).min(64 * 1024 * 1024));
                 let inflated = read.and_then(|()| {
-                    crate::inflate::gunzip_into(&gz, &mut body, MAX_BODY as usize)
+                    crate::transport::inflate::gunzip_into(&gz, &mut body, MAX_BODY as usize)
                         .map_err(|e| format!("reading Slack's answer failed: {e}"))
                 });
                 // A buffer grown for an unusually large answer is not kept.

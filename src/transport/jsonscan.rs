@@ -7,7 +7,7 @@
 //! (the checking [`value`], with an explicit stack, and the locating [`skip_value`], with a
 //! depth limit). Two strengths, on purpose:
 //! - *checking* (`string`, `value`, `scan_page`, and `string_run`/`escape`/`number` that the
-//!   msgpack transcoder in [`crate::encode`] builds on): RFC 8259 and UTF-8, byte offsets of
+//!   msgpack transcoder in [`crate::format::encode`] builds on): RFC 8259 and UTF-8, byte offsets of
 //!   what is wrong;
 //! - *locating* (`string_end`, `skip_value`): for text already checked (an entry of a page
 //!   [`scan_page`] accepted); they only find where a string or value ends, and never panic or

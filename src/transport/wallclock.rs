@@ -6,7 +6,7 @@
 //! time, read from the `Date` header of each answer (RFC 9110 IMF-fixdate, whole seconds): the
 //! offset between it and the local clock is applied to every later reading. Until Slack has
 //! answered once, the local clock is all there is; the collector then caps the window in flight
-//! by the first answer's `Date` (see [`crate::sequence::AuditState::cap_latest`]).
+//! by the first answer's `Date` (see [`crate::source::audit::window::AuditState::cap_latest`]).
 
 use std::time::UNIX_EPOCH;
 

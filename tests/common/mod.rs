@@ -195,7 +195,7 @@ pub fn drain_raw(cfg: Config, max_batches: Option<usize>, deadline: Duration) ->
 
 /// As [`drain`], for a collector whose local clock is `skew` seconds off (positive: ahead).
 pub fn drain_skewed(cfg: Config, skew: i64, deadline: Duration) -> Drained {
-    let wall = Arc::new(slack_audit::wallclock::SkewedClock(skew));
+    let wall = Arc::new(slack_audit::transport::wallclock::SkewedClock(skew));
     let options = StartOptions { wall_clock: Some(wall), ..Default::default() };
     let raw = drain_collection(Collection::start_with(cfg, options).expect("start collection"), None, deadline);
     let mut d = Drained { stats: raw.stats, error: raw.error, ..Drained::default() };

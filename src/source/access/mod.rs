@@ -1,16 +1,18 @@
 //! The access source: `team.accessLogs`, one row per (user, ip, user agent), delivered again
 //! whenever its `date_last` moves. Read as a cursor walk ([`super::walk`]).
 
+pub mod wire;
+
 use super::{walk, Accepted, Ctx, Request, SourceKind, SourceState, StreamSpec};
 use crate::config::{Config, Source};
-use crate::governor::Tier;
-use crate::slack::access::{access_logs_url, parse_access_page};
-use crate::slack::web::classify_web_failure;
-use crate::slack::{ApiError, AuditFilter, Page};
+use crate::transport::governor::Tier;
+use crate::source::access::wire::{access_logs_url, parse_access_page};
+use crate::source::slack::web::classify_web_failure;
+use crate::source::slack::{ApiError, AuditFilter, Page};
 use std::time::Duration;
 
 /// What an access stream's state file holds: its walk and the rows it knows.
-pub type AccessState = crate::weblogs::WebState;
+pub type AccessState = crate::source::weblogs::WebState;
 
 super::variant_of!(Access, AccessState);
 
@@ -72,7 +74,7 @@ impl SourceKind for Access {
         SourceState::Access(AccessState { floor: Some(t), ..Default::default() })
     }
 
-    fn ecs(&self) -> crate::ecs::Mapping {
-        crate::ecs::ACCESS
+    fn ecs(&self) -> crate::format::ecs::Mapping {
+        crate::format::ecs::ACCESS
     }
 }

@@ -1,9 +1,9 @@
 //! `team.accessLogs`: cursor paging, one row per (user, ip, user agent) whose `date_last` and
 //! `count` move.
 
-use super::web::web_envelope;
-use super::{percent_encode, ApiError, EntryRef, Page, Seconds, Text};
-use crate::weblogs::{access_id, access_key, WebRequest};
+use crate::source::slack::web::web_envelope;
+use crate::source::slack::{percent_encode, ApiError, EntryRef, Page, Seconds, Text};
+use crate::source::weblogs::{access_id, access_key, WebRequest};
 use serde::Deserialize;
 use std::borrow::Cow;
 

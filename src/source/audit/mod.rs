@@ -1,17 +1,20 @@
 //! The audit source: `/audit/v1/logs` of the Enterprise Audit Logs API, read in time windows
-//! ([`crate::sequence`]), one stream per filter set.
+//! ([`crate::source::audit::window`]), one stream per filter set.
+
+pub mod window;
+pub mod wire;
 
 use super::{Accepted, Ctx, SourceKind, SourceState, StateView, StreamSpec};
 use crate::config::{Config, Source, MAX_ACTIONS_PER_REQUEST};
-use crate::fnv::fnv1a;
-use crate::governor::Tier;
-use crate::sequence::WindowPolicy;
-use crate::slack::audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
-use crate::slack::{ApiError, Page};
+use crate::base::fnv::fnv1a;
+use crate::transport::governor::Tier;
+use crate::source::audit::window::WindowPolicy;
+use crate::source::audit::wire::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
+use crate::source::slack::{ApiError, Page};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub use crate::sequence::AuditState;
+pub use crate::source::audit::window::AuditState;
 
 super::variant_of!(Audit, AuditState);
 
@@ -131,8 +134,8 @@ impl SourceKind for Audit {
         SourceState::Audit(AuditState { checkpoint: Some(t), ..Default::default() })
     }
 
-    fn ecs(&self) -> crate::ecs::Mapping {
-        crate::ecs::AUDIT
+    fn ecs(&self) -> crate::format::ecs::Mapping {
+        crate::format::ecs::AUDIT
     }
 }
 

@@ -13,7 +13,7 @@
 //! The collector clones the state after each page; the clone becomes durable only when the
 //! host acknowledges that page.
 
-use crate::dedupe::SeenSet;
+use crate::source::dedupe::SeenSet;
 use serde::{Deserialize, Serialize};
 
 /// The window policy of a stream, from the config.

@@ -1,9 +1,9 @@
 //! `/audit/v1/logs`: building the query, reading a page without copying its entries, and the
 //! Audit Logs API's error answers.
 
-use super::{classify_answer, classify_error_code, percent_encode, ApiError, EntryRef, Page, Seconds, Text};
-use crate::jsonscan::{self, ws};
-use crate::sequence::PageRequest;
+use crate::source::slack::{classify_answer, classify_error_code, percent_encode, ApiError, EntryRef, Page, Seconds, Text};
+use crate::transport::jsonscan::{self, ws};
+use crate::source::audit::window::PageRequest;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -229,7 +229,7 @@ pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8])
 
 /// An answer of the Audit Logs API with no error code: 408 is a timeout; anything else points
 /// at the URL or the token.
-pub(super) fn without_code(status: u16) -> ApiError {
+pub(crate) fn without_code(status: u16) -> ApiError {
     if status == 408 {
         return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
     }

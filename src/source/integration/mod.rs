@@ -1,16 +1,18 @@
 //! The integration source: `team.integrationLogs`, each log delivered once. Read as a walk over
 //! page numbers ([`super::walk`]; the walk's "cursor" is the next page number).
 
+pub mod wire;
+
 use super::{walk, Accepted, Ctx, Request, SourceKind, SourceState, StreamSpec};
 use crate::config::{Config, Source};
-use crate::governor::Tier;
-use crate::slack::integration::{integration_logs_url, integration_page_size, parse_integration_page};
-use crate::slack::web::classify_web_failure;
-use crate::slack::{ApiError, AuditFilter, Page};
+use crate::transport::governor::Tier;
+use crate::source::integration::wire::{integration_logs_url, integration_page_size, parse_integration_page};
+use crate::source::slack::web::classify_web_failure;
+use crate::source::slack::{ApiError, AuditFilter, Page};
 use std::time::Duration;
 
 /// What an integration stream's state file holds: its walk and the logs it knows.
-pub type IntegrationState = crate::weblogs::WebState;
+pub type IntegrationState = crate::source::weblogs::WebState;
 
 super::variant_of!(Integration, IntegrationState);
 
@@ -76,7 +78,7 @@ impl SourceKind for Integration {
         SourceState::Integration(IntegrationState { floor: Some(t), ..Default::default() })
     }
 
-    fn ecs(&self) -> crate::ecs::Mapping {
-        crate::ecs::INTEGRATION
+    fn ecs(&self) -> crate::format::ecs::Mapping {
+        crate::format::ecs::INTEGRATION
     }
 }

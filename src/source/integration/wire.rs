@@ -1,10 +1,10 @@
 //! `team.integrationLogs`: page-number paging; a log never changes, so its id is a hash of
 //! the whole entry.
 
-use super::web::web_envelope;
-use super::{ApiError, EntryRef, Page, Seconds, Text};
-use crate::fnv::fnv1a;
-use crate::weblogs::WebRequest;
+use crate::source::slack::web::web_envelope;
+use crate::source::slack::{ApiError, EntryRef, Page, Seconds, Text};
+use crate::base::fnv::fnv1a;
+use crate::source::weblogs::WebRequest;
 use serde::Deserialize;
 
 /// The rows per page asked for with `limit`: Slack takes 1 to 1000 here.

@@ -4,18 +4,15 @@
 //! entries point into the body, Slack's seconds, and the classification of error answers into
 //! [`ApiError`] verdicts with messages a person can act on.
 //!
-//! Pure: bytes in, pages and verdicts out. The HTTP transport is [`crate::http`]; which
+//! Pure: bytes in, pages and verdicts out. The HTTP transport is [`crate::transport::http`]; which
 //! endpoint a stream reads is [`crate::source`].
 
-pub mod access;
-pub mod audit;
-pub mod integration;
 pub mod web;
 
-pub use audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
+pub use crate::source::audit::wire::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
 
-use crate::bodypool::BodyPool;
-use crate::jsonscan::Body;
+use crate::transport::bodypool::BodyPool;
+use crate::transport::jsonscan::Body;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -2,7 +2,7 @@
 //! an error whatever the HTTP status, and their tokens need the `admin` scope on a paid
 //! workspace rather than `auditlogs:read` on Enterprise Grid.
 
-use super::audit::without_code;
+use crate::source::audit::wire::without_code;
 use super::{classify_answer, classify_error_code, ApiError, ErrorWire, MetaWire};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -39,7 +39,7 @@ pub(crate) fn web_envelope(body: &[u8]) -> Result<WebPageWire<'_>, ApiError> {
     Ok(wire)
 }
 
-/// As [`classify_failure`](super::audit::classify_failure), for `team.accessLogs` and `team.integrationLogs`, whose token
+/// As [`classify_failure`](crate::source::audit::wire::classify_failure), for `team.accessLogs` and `team.integrationLogs`, whose token
 /// needs the `admin` scope on a paid workspace rather than `auditlogs:read` on Enterprise Grid.
 pub fn classify_web_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
     classify_answer(status, retry_after, body, classify_web_error_code, || match without_code(status) {
@@ -89,10 +89,10 @@ fn classify_web_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::access::{access_logs_url, parse_access_page};
-    use super::super::integration::{integration_logs_url, parse_integration_page};
+    use crate::source::access::wire::{access_logs_url, parse_access_page};
+    use crate::source::integration::wire::{integration_logs_url, parse_integration_page};
     use super::*;
-    use crate::weblogs::{access_id, access_key, WebRequest};
+    use crate::source::weblogs::{access_id, access_key, WebRequest};
 
     #[test]
     fn web_pages_are_read_with_stable_ids_and_event_times() {
