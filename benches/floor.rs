@@ -6,7 +6,7 @@
 //! Times are the thread's CPU time (not wall time: the machine is shared), best of `RUNS`.
 
 use serde::de::IgnoredAny;
-use slack_audit::source::slack::parse_audit_page;
+use slack_audit::source::audit::parse_audit_page;
 use slack_audit::transport::inflate::gunzip_into;
 use slack_audit::transport::jsonscan::scan_page;
 use slack_audit_sim::{Sim, SimConfig};

@@ -8,7 +8,7 @@ mod common;
 use common::{seed, Rng};
 use slack_audit::config::Config;
 use slack_audit::format::encode::json_to_msgpack;
-use slack_audit::source::slack::parse_audit_page;
+use slack_audit::source::audit::parse_audit_page;
 use slack_audit::store::state::parse_state_file;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;

@@ -409,3 +409,257 @@ fn the_source_dispatch_scan_finds_each_form() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The layers of src/ (issue 22): a module imports only from its own layer or lower ones, and no
+// import cycle runs between modules.
+//
+// The library's top-level modules, lowest first. A folder is a layer; its mod.rs says what it
+// holds. The command (src/main.rs, src/cli/) is a crate of its own over the Rust API.
+const LAYERS: &[&str] = &["base", "error", "config", "transport", "format", "source", "store", "engine", "ffi"];
+
+/// A file's module path: `src/source/audit/wire.rs` is `source::audit::wire`, a `mod.rs` its
+/// folder, `src/lib.rs` the root.
+fn module_path(rel: &str) -> Vec<String> {
+    let rel = rel.strip_prefix("src/").unwrap_or(rel).trim_end_matches(".rs");
+    let mut parts: Vec<String> = rel.split('/').map(str::to_owned).collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The modules that `src` (the code of module `me`, tests excluded) names through `crate::…`
+/// or `super::…` paths, as absolute paths cut to the longest one in `known`.
+fn imports(src: &str, me: &[String], known: &std::collections::BTreeSet<Vec<String>>) -> Vec<Vec<String>> {
+    let mut code = code_only(src);
+    // The unit tests may reach anywhere.
+    if let Some(t) = code.find("#[cfg(test)]\nmod tests") {
+        code.truncate(t);
+    }
+    let c: Vec<char> = code.chars().collect();
+    let ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+    // Reads `a::b::c` (or a `{…}` group of such) from `at`, appending full paths to `out`.
+    fn read(c: &[char], mut at: usize, base: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+        let mut path = base;
+        loop {
+            while at < c.len() && c[at].is_whitespace() {
+                at += 1;
+            }
+            if at < c.len() && c[at] == '{' {
+                let Some(end) = closing(c, at) else { return };
+                let (mut depth, mut start) = (0, at + 1);
+                for k in at + 1..=end {
+                    match c[k] {
+                        '{' => depth += 1,
+                        '}' if depth > 0 => depth -= 1,
+                        ',' | '}' if depth == 0 => {
+                            read(c, start, path.clone(), out);
+                            start = k + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                return;
+            }
+            let s = at;
+            while at < c.len() && ident(c[at]) {
+                at += 1;
+            }
+            if s == at {
+                break;
+            }
+            path.push(c[s..at].iter().collect());
+            if c.get(at) == Some(&':') && c.get(at + 1) == Some(&':') {
+                at += 2;
+            } else {
+                break;
+            }
+        }
+        out.push(path);
+    }
+    let mut paths = Vec::new();
+    let mut i = 0;
+    while i < c.len() {
+        // `$crate::…` in a macro_rules body names a path where the macro is used, not here.
+        let word_start = i == 0 || !(ident(c[i - 1]) || c[i - 1] == '$');
+        let rest: String = c[i..(i + 7).min(c.len())].iter().collect();
+        if word_start && rest == "crate::" {
+            read(&c, i + 7, Vec::new(), &mut paths);
+            i += 7;
+        } else if word_start && rest.starts_with("super::") {
+            let mut base = me.to_vec();
+            let mut j = i;
+            while c[j..(j + 7).min(c.len())].iter().collect::<String>() == "super::" {
+                base.pop();
+                j += 7;
+            }
+            read(&c, j, base, &mut paths);
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut found: Vec<Vec<String>> = paths
+        .into_iter()
+        .filter_map(|p| (0..=p.len()).rev().map(|n| p[..n].to_vec()).find(|m| known.contains(m)))
+        .filter(|m| !m.is_empty() && m.as_slice() != me)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A cycle in `edges` (a path that ends where it starts), if there is one.
+fn find_cycle(edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        state: &mut std::collections::BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(n) {
+            Some(2) => return None,
+            Some(1) => {
+                let from = stack.iter().position(|s| s == n).unwrap();
+                let mut cycle = stack[from..].to_vec();
+                cycle.push(n.to_owned());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(n.to_owned(), 1);
+        stack.push(n.to_owned());
+        for m in edges.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, edges, state, stack) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        state.insert(n.to_owned(), 2);
+        None
+    }
+    let mut state = std::collections::BTreeMap::new();
+    edges.keys().find_map(|n| visit(n, edges, &mut state, &mut Vec::new()))
+}
+
+type Graph = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// What the layer check finds in `files` (path, text): imports against the layer order,
+/// cycles between sibling modules, sources that import each other; and the graphs it read (per
+/// parent module, between its children).
+fn layer_violations(files: &[(String, String)]) -> (Vec<String>, std::collections::BTreeMap<String, Graph>) {
+    let known: std::collections::BTreeSet<Vec<String>> = files.iter().map(|(rel, _)| module_path(rel)).collect();
+    let sources: Vec<String> = files
+        .iter()
+        .filter(|(rel, text)| {
+            rel.starts_with("src/source/") && rel.ends_with("/mod.rs") && text.contains("impl SourceKind for")
+        })
+        .map(|(rel, _)| module_path(rel)[1].clone())
+        .collect();
+    let rank = |m: &[String]| LAYERS.iter().position(|l| *l == m[0]);
+    let mut bad = Vec::new();
+    // Per parent module, the imports between its children (a child's imports of its own
+    // ancestors, its folder's mod.rs, are the folder's interface and do not count).
+    let mut siblings: std::collections::BTreeMap<String, Graph> = std::collections::BTreeMap::new();
+    for (rel, text) in files {
+        let me = module_path(rel);
+        if me.is_empty() {
+            continue;
+        }
+        if rank(&me).is_none() {
+            bad.push(format!(
+                "{rel}: top-level module `{}` is in no layer (LAYERS in tests/repo_consistency.rs)",
+                me[0]
+            ));
+            continue;
+        }
+        for to in imports(text, &me, &known) {
+            let common = me.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            if common == me.len() || common == to.len() {
+                continue; // its own child or ancestor
+            }
+            if common == 0 && rank(&to) > rank(&me) {
+                bad.push(format!("{rel}: `{}` (a lower layer) imports `{}`", me.join("::"), to.join("::")));
+            }
+            if me[0] == "source" && common == 1 && sources.contains(&me[1]) && sources.contains(&to[1]) {
+                bad.push(format!("{rel}: source `{}` imports source `{}`", me[1], to[1]));
+            }
+            let parent = if common == 0 { "crate".to_owned() } else { me[..common].join("::") };
+            siblings.entry(parent).or_default().entry(me[common].clone()).or_default().insert(to[common].clone());
+        }
+    }
+    for (parent, g) in &siblings {
+        if let Some(c) = find_cycle(g) {
+            bad.push(format!("import cycle in `{parent}`: {}", c.join(" -> ")));
+        }
+    }
+    (bad, siblings)
+}
+
+/// src/ reads as its layers: no module imports a higher layer, no import cycle between the
+/// children of any module (layers, the parts of a layer, the files of a source), and no source
+/// imports another. Run with `--nocapture` to see the graphs.
+#[test]
+fn src_layers_import_downward_only_and_without_cycles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    rust_files(&root.join("src"), &mut paths);
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| (p.strip_prefix(root).unwrap().display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .filter(|(rel, _)| rel != "src/main.rs" && !rel.starts_with("src/cli/"))
+        .collect();
+    let (bad, graphs) = layer_violations(&files);
+    for (parent, g) in &graphs {
+        println!("{parent}:");
+        for (from, to) in g {
+            println!("  {from} -> {}", to.iter().cloned().collect::<Vec<_>>().join(", "));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // A scan that sees no import is blind.
+    let layers = &graphs["crate"];
+    assert!(layers.get("engine").is_some_and(|to| to.contains("source") && to.contains("transport")), "{layers:?}");
+    assert!(graphs.get("source").is_some_and(|g| g.len() >= 4), "{graphs:?}");
+}
+
+/// The layer check flags each kind of fault, and reads grouped, `super::` and inline paths.
+#[test]
+fn the_layer_check_finds_upward_imports_cycles_and_sources_that_import_each_other() {
+    let f = |files: &[(&str, &str)]| {
+        let files: Vec<(String, String)> = files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        layer_violations(&files).0
+    };
+    let src = |s: &str| s.to_owned();
+    let ok = f(&[
+        ("src/base/mod.rs", "pub mod fnv;"),
+        ("src/base/fnv.rs", "pub fn h() {}"),
+        ("src/config.rs", "use crate::{base::fnv, error::Error};"),
+        ("src/error.rs", "// use crate::engine;\nconst S: &str = \"crate::engine\";\nmacro_rules! m { () => { $crate::engine::x() } }"),
+        ("src/engine/mod.rs", "pub mod a; pub mod b;"),
+        ("src/engine/a.rs", "use super::b::X; fn f() { crate::config::g() }"),
+        ("src/engine/b.rs", "use super::super::base::fnv;\n#[cfg(test)]\nmod tests { use crate::engine::a; }"),
+    ]);
+    assert!(ok.is_empty(), "{ok:?}");
+    let up = f(&[("src/config.rs", "fn f() { crate::engine::run() }"), ("src/engine/mod.rs", "")]);
+    assert!(up.len() == 1 && up[0].contains("imports `engine`"), "{up:?}");
+    let grouped = f(&[("src/error.rs", "use crate::{config::{A, B}};"), ("src/config.rs", "")]);
+    assert!(grouped.len() == 1 && grouped[0].contains("imports `config`"), "{grouped:?}");
+    let cycle = f(&[
+        ("src/engine/mod.rs", ""),
+        ("src/engine/a.rs", &src("use super::b::X;")),
+        ("src/engine/b.rs", "use crate::engine::a::Y;"),
+    ]);
+    assert!(cycle.len() == 1 && cycle[0].contains("cycle in `engine`"), "{cycle:?}");
+    let sources = f(&[
+        ("src/source/mod.rs", "pub mod a; pub mod b;"),
+        ("src/source/a/mod.rs", "impl SourceKind for A {} use crate::source::b::wire::W;"),
+        ("src/source/b/mod.rs", "impl SourceKind for B {}"),
+        ("src/source/b/wire.rs", ""),
+    ]);
+    assert!(sources.len() == 1 && sources[0].contains("source `a` imports source `b`"), "{sources:?}");
+    let stray = f(&[("src/misc.rs", "")]);
+    assert!(stray.len() == 1 && stray[0].contains("in no layer"), "{stray:?}");
+}

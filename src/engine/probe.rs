@@ -5,7 +5,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::transport::http::HttpClient;
 use crate::source::audit::window::PageRequest;
-use crate::source::slack::{audit_logs_url, classify_failure, parse_audit_page, ApiError, AuditFilter};
+use crate::source::audit::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
+use crate::source::slack::ApiError;
 use std::collections::BTreeSet;
 
 /// Makes one cheap audit request (the last minute, one entry) with the configured token.

@@ -22,7 +22,8 @@ pub mod weblogs;
 
 use crate::config::Config;
 use crate::transport::governor::Tier;
-use crate::source::slack::{ApiError, AuditFilter, Page};
+use crate::source::slack::{ApiError, Page};
+use audit::AuditFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;

@@ -8,7 +8,7 @@ use crate::config::{Config, Source};
 use crate::transport::governor::Tier;
 use crate::source::access::wire::{access_logs_url, parse_access_page};
 use crate::source::slack::web::classify_web_failure;
-use crate::source::slack::{ApiError, AuditFilter, Page};
+use crate::source::slack::{ApiError, Page};
 use std::time::Duration;
 
 /// What an access stream's state file holds: its walk and the rows it knows.
@@ -26,7 +26,7 @@ impl SourceKind for Access {
 
     fn streams(&self, _cfg: &Config) -> Vec<StreamSpec> {
         let name = Source::Access.name().to_string();
-        vec![StreamSpec { description: name.clone(), name, source: Source::Access, filter: AuditFilter::default() }]
+        vec![StreamSpec { description: name.clone(), name, source: Source::Access, filter: Default::default() }]
     }
 
     fn fresh(&self) -> SourceState {

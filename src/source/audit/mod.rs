@@ -9,12 +9,12 @@ use crate::config::{Config, Source, MAX_ACTIONS_PER_REQUEST};
 use crate::base::fnv::fnv1a;
 use crate::transport::governor::Tier;
 use crate::source::audit::window::WindowPolicy;
-use crate::source::audit::wire::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
 use crate::source::slack::{ApiError, Page};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 pub use crate::source::audit::window::AuditState;
+pub use crate::source::audit::wire::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
 
 super::variant_of!(Audit, AuditState);
 

@@ -229,7 +229,7 @@ pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8])
 
 /// An answer of the Audit Logs API with no error code: 408 is a timeout; anything else points
 /// at the URL or the token.
-pub(crate) fn without_code(status: u16) -> ApiError {
+fn without_code(status: u16) -> ApiError {
     if status == 408 {
         return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
     }

@@ -8,7 +8,7 @@ use crate::config::{Config, Source};
 use crate::transport::governor::Tier;
 use crate::source::integration::wire::{integration_logs_url, integration_page_size, parse_integration_page};
 use crate::source::slack::web::classify_web_failure;
-use crate::source::slack::{ApiError, AuditFilter, Page};
+use crate::source::slack::{ApiError, Page};
 use std::time::Duration;
 
 /// What an integration stream's state file holds: its walk and the logs it knows.
@@ -30,7 +30,7 @@ impl SourceKind for Integration {
             description: name.clone(),
             name,
             source: Source::Integration,
-            filter: AuditFilter::default(),
+            filter: Default::default(),
         }]
     }
 

@@ -9,8 +9,6 @@
 
 pub mod web;
 
-pub use crate::source::audit::wire::{audit_logs_url, classify_failure, parse_audit_page, AuditFilter};
-
 use crate::transport::bodypool::BodyPool;
 use crate::transport::jsonscan::Body;
 use serde::Deserialize;
@@ -261,6 +259,7 @@ pub(crate) fn classify_error_code(status: u16, code: &str, body: &[u8]) -> ApiEr
 mod tests {
     use super::web::classify_web_failure;
     use super::*;
+    use crate::source::audit::classify_failure;
 
     #[test]
     fn a_5xx_is_transient_whatever_its_code_and_an_unknown_4xx_code_is_named() {
