@@ -109,7 +109,9 @@ pub fn write_document(out: &mut Vec<u8>, mapping: Mapping, id: &str, time: i64, 
 
 /// One source's mapping to ECS: the writer of the fields between a document's head and the
 /// original entry. Each source names its own ([`crate::source::SourceKind::ecs`]), so this file
-/// holds no list of sources to dispatch on; a new source adds its mapping next to these.
+/// holds no list of sources to dispatch on: it holds the writer's parts (`write_head`,
+/// `UserOut`, `Related`, `write_source`, ...) and the audit mapping; a source's folder holds any
+/// other (src/source/access/ecs.rs, src/source/integration/ecs.rs).
 #[derive(Clone, Copy)]
 pub struct Mapping {
     source: Source,
@@ -117,6 +119,12 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The mapping of `source`'s entries: `fields` writes the fields after the head, given the
+    /// id, the event time and the entry's text.
+    pub(crate) const fn new(source: Source, fields: fn(&mut Vec<u8>, Str<'_>, i64, &str)) -> Mapping {
+        Mapping { source, fields }
+    }
+
     /// The source whose entries this maps (the `slack.<source>` key holding the original).
     pub fn source(&self) -> Source {
         self.source
@@ -136,18 +144,6 @@ pub const AUDIT: Mapping = Mapping {
         let e = scan_audit(text).unwrap_or_else(|| serde_json::from_str(text).unwrap_or_default());
         audit(out, id, time, &e)
     },
-};
-
-/// Access rows (team.accessLogs).
-pub const ACCESS: Mapping = Mapping {
-    source: Source::Access,
-    fields: |out, id, time, text| access(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
-};
-
-/// Integration logs (team.integrationLogs).
-pub const INTEGRATION: Mapping = Mapping {
-    source: Source::Integration,
-    fields: |out, id, time, text| integration(out, id, time, &serde_json::from_str(text).unwrap_or_default()),
 };
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -228,7 +224,7 @@ fn put_time(out: &mut Vec<u8>, secs: i64) {
 /// A string field (or null), borrowed from the entry unless it holds escapes. (serde's own
 /// `Option<Cow<str>>` always copies: its `Cow` impl borrows only as a direct field.)
 #[derive(Default)]
-struct Text<'a>(Option<Cow<'a, str>>);
+pub(crate) struct Text<'a>(Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -265,9 +261,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// the entry is plain: it had no escape sequence, and JSON text cannot hold a raw `"`, `\` or
 /// control character inside a string.
 #[derive(Clone, Copy, Debug)]
-struct Str<'a> {
-    text: &'a str,
-    plain: bool,
+pub(crate) struct Str<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) plain: bool,
 }
 
 impl<'a> Str<'a> {
@@ -283,7 +279,7 @@ impl PartialEq for Str<'_> {
 }
 
 /// A non-empty string field (Slack sends `""` for unknown values).
-fn ne<'b>(t: &'b Text<'_>) -> Option<Str<'b>> {
+pub(crate) fn ne<'b>(t: &'b Text<'_>) -> Option<Str<'b>> {
     match &t.0 {
         Some(Cow::Borrowed(s)) if !s.is_empty() => Some(Str { text: s, plain: true }),
         Some(Cow::Owned(s)) if !s.is_empty() => Some(Str { text: s, plain: false }),
@@ -360,38 +356,6 @@ struct AuditIn<'a> {
     entity: Option<EntityIn<'a>>,
     #[serde(borrow)]
     context: Option<ContextIn<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct AccessIn<'a> {
-    #[serde(borrow)]
-    user_id: Text<'a>,
-    #[serde(borrow)]
-    username: Text<'a>,
-    date_first: Option<i64>,
-    date_last: Option<i64>,
-    #[serde(borrow)]
-    ip: Text<'a>,
-    #[serde(borrow)]
-    user_agent: Text<'a>,
-    #[serde(borrow)]
-    isp: Text<'a>,
-    #[serde(borrow)]
-    country: Text<'a>,
-    #[serde(borrow)]
-    region: Text<'a>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct IntegrationIn<'a> {
-    #[serde(borrow)]
-    change_type: Text<'a>,
-    #[serde(borrow)]
-    user_id: Text<'a>,
-    #[serde(borrow)]
-    user_name: Text<'a>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,7 +504,7 @@ fn put_str(out: &mut Vec<u8>, s: Str<'_>) {
 }
 
 /// The members of one JSON object being written, each preceded by a comma but the first.
-struct Obj<'o> {
+pub(crate) struct Obj<'o> {
     out: &'o mut Vec<u8>,
     empty: bool,
 }
@@ -553,7 +517,7 @@ impl<'o> Obj<'o> {
 
     /// Writes `"key":` and hands back the buffer for the value.
     #[inline]
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {
         if !std::mem::replace(&mut self.empty, false) {
             self.out.push(b',');
         }
@@ -594,12 +558,12 @@ impl<'o> Obj<'o> {
 }
 
 #[derive(Default, Clone, Copy)]
-struct UserOut<'a> {
-    id: Option<Str<'a>>,
-    name: Option<Str<'a>>,
+pub(crate) struct UserOut<'a> {
+    pub(crate) id: Option<Str<'a>>,
+    pub(crate) name: Option<Str<'a>>,
     /// Slack user objects (actor, target) also give `full_name` (= `name`); rows do not.
-    full_name: bool,
-    email: Option<Str<'a>>,
+    pub(crate) full_name: bool,
+    pub(crate) email: Option<Str<'a>>,
 }
 
 impl<'a> UserOut<'a> {
@@ -608,11 +572,11 @@ impl<'a> UserOut<'a> {
         UserOut { id: ne(&u.id), name: ne(&u.name), full_name: true, email: ne(&u.email) }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.id.is_none() && self.name.is_none() && self.email.is_none()
     }
 
-    fn write(&self, out: &mut Vec<u8>, target: Option<&UserOut<'_>>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>, target: Option<&UserOut<'_>>) {
         let mut o = Obj::open(out);
         o.str("id", self.id);
         o.str("name", self.name);
@@ -630,13 +594,13 @@ impl<'a> UserOut<'a> {
 /// `related.user` without repeats (at most four: actor and target id and e-mail) and
 /// `related.ip` (at most one: `source.ip`).
 #[derive(Default)]
-struct Related<'a> {
+pub(crate) struct Related<'a> {
     user: [Option<Str<'a>>; 4],
     users: usize,
 }
 
 impl<'a> Related<'a> {
-    fn user(&mut self, v: Option<Str<'a>>) {
+    pub(crate) fn user(&mut self, v: Option<Str<'a>>) {
         if let Some(v) = v {
             if self.users < self.user.len() && !self.user[..self.users].contains(&Some(v)) {
                 self.user[self.users] = Some(v);
@@ -645,7 +609,7 @@ impl<'a> Related<'a> {
         }
     }
 
-    fn write(&self, o: &mut Obj<'_>, ip: Option<&Ip>) {
+    pub(crate) fn write(&self, o: &mut Obj<'_>, ip: Option<&Ip>) {
         if self.users == 0 && ip.is_none() {
             return;
         }
@@ -672,7 +636,7 @@ impl<'a> Related<'a> {
 }
 
 /// An IP address in canonical text, on the stack.
-struct Ip {
+pub(crate) struct Ip {
     buf: [u8; 48],
     len: usize,
 }
@@ -680,7 +644,7 @@ struct Ip {
 impl Ip {
     /// `source.ip` keeps only an IP address (ECS type `ip`), in canonical form so one address
     /// always indexes the same way.
-    fn parse(text: Option<Str<'_>>) -> Option<Ip> {
+    pub(crate) fn parse(text: Option<Str<'_>>) -> Option<Ip> {
         let addr = text?.text.parse::<IpAddr>().ok()?;
         let mut ip = Ip { buf: [0; 48], len: 0 };
         match addr {
@@ -723,7 +687,7 @@ impl Ip {
 
 /// `source.address` keeps any non-empty text, `source.ip` the canonical address; `geo` and
 /// `as` come from access rows. Absent when all are.
-fn write_source(
+pub(crate) fn write_source(
     o: &mut Obj<'_>,
     address: Option<Str<'_>>,
     ip: Option<&Ip>,
@@ -755,7 +719,7 @@ fn write_source(
     s.close();
 }
 
-fn write_user_agent(o: &mut Obj<'_>, ua: Option<Str<'_>>) {
+pub(crate) fn write_user_agent(o: &mut Obj<'_>, ua: Option<Str<'_>>) {
     if let Some(ua) = ua {
         let mut u = Obj::open(o.key("user_agent"));
         u.str("original", Some(ua));
@@ -763,26 +727,26 @@ fn write_user_agent(o: &mut Obj<'_>, ua: Option<Str<'_>>) {
     }
 }
 
-enum Action<'a> {
+pub(crate) enum Action<'a> {
     None,
     Is(Str<'a>),
-    /// `integration_` + the change type.
-    Integration(Str<'a>),
+    /// A prefix, then a string of the entry (`integration_` + the change type).
+    Prefixed(&'static str, Str<'a>),
 }
 
 /// What `event` holds besides the constants.
-struct Event<'a> {
-    source: Source,
-    kind: &'static str,
-    id: Str<'a>,
-    action: Action<'a>,
-    class: Class,
-    start: Option<i64>,
-    end: Option<i64>,
+pub(crate) struct Event<'a> {
+    pub(crate) source: Source,
+    pub(crate) kind: &'static str,
+    pub(crate) id: Str<'a>,
+    pub(crate) action: Action<'a>,
+    pub(crate) class: Class,
+    pub(crate) start: Option<i64>,
+    pub(crate) end: Option<i64>,
 }
 
 /// Opens the document and writes `@timestamp`, `ecs` and `event`.
-fn write_head<'o>(out: &'o mut Vec<u8>, time: i64, ev: &Event<'_>) -> Obj<'o> {
+pub(crate) fn write_head<'o>(out: &'o mut Vec<u8>, time: i64, ev: &Event<'_>) -> Obj<'o> {
     let (dataset, provider) = (ev.source.ecs_dataset(), ev.source.name());
     let mut d = Obj::open(out);
     put_time(d.key("@timestamp"), time);
@@ -800,14 +764,15 @@ fn write_head<'o>(out: &'o mut Vec<u8>, time: i64, ev: &Event<'_>) -> Obj<'o> {
     match ev.action {
         Action::None => {}
         Action::Is(a) => put_str(e.key("action"), a),
-        Action::Integration(c) if c.plain => {
+        Action::Prefixed(prefix, c) if c.plain => {
             let out = e.key("action");
-            out.extend_from_slice(b"\"integration_");
+            out.push(b'"');
+            out.extend_from_slice(prefix.as_bytes());
             out.extend_from_slice(c.text.as_bytes());
             out.push(b'"');
         }
-        Action::Integration(c) => {
-            let _ = serde_json::to_writer(&mut *e.key("action"), &format!("integration_{}", c.text));
+        Action::Prefixed(prefix, c) => {
+            let _ = serde_json::to_writer(&mut *e.key("action"), &format!("{prefix}{}", c.text));
         }
     }
     if !ev.class.category.is_empty() {
@@ -834,7 +799,7 @@ pub struct Class {
     pub outcome: Option<&'static str>,
 }
 
-const fn class(category: &'static [&'static str], kind: &'static [&'static str]) -> Class {
+pub(crate) const fn class(category: &'static [&'static str], kind: &'static [&'static str]) -> Class {
     Class { category, kind, outcome: None }
 }
 
@@ -935,7 +900,8 @@ fn group_verb(verb: &str) -> &'static [&'static str] {
     }
 }
 
-// The three mappings. Each leaves the document open: [`write_document`] appends `slack.*`.
+// The audit mapping (the access and integration ones are in their sources' folders). It leaves
+// the document open: [`write_document`] appends `slack.*`.
 
 fn audit(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &AuditIn<'_>) {
     let action = ne(&e.action);
@@ -988,53 +954,6 @@ fn audit(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &AuditIn<'_>) {
         }
     }
     related.write(&mut d, ip.as_ref());
-}
-
-fn access(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &AccessIn<'_>) {
-    // A row aggregates a user's logins from one IP and agent between date_first and date_last.
-    const CLASS: Class = Class { category: &["authentication", "session"], kind: &["info", "start"], outcome: None };
-    let event = Event {
-        source: Source::Access,
-        kind: "event",
-        id,
-        action: Action::Is(Str { text: "user_access", plain: true }),
-        class: CLASS,
-        start: e.date_first,
-        end: e.date_last,
-    };
-    let mut d = write_head(out, time, &event);
-    let mut related = Related::default();
-    let user = UserOut { id: ne(&e.user_id), name: ne(&e.username), full_name: false, email: None };
-    related.user(user.id);
-    related.user(user.name);
-    if !user.is_empty() {
-        user.write(d.key("user"), None);
-    }
-    let address = ne(&e.ip);
-    let ip = Ip::parse(address);
-    write_source(&mut d, address, ip.as_ref(), [ne(&e.country), ne(&e.region)], ne(&e.isp));
-    write_user_agent(&mut d, ne(&e.user_agent));
-    related.write(&mut d, ip.as_ref());
-}
-
-fn integration(out: &mut Vec<u8>, id: Str<'_>, time: i64, e: &IntegrationIn<'_>) {
-    let change = ne(&e.change_type);
-    let class = match change.map_or("", |c| c.text) {
-        "added" => class(&["configuration", "package"], &["installation", "creation"]),
-        "removed" => class(&["configuration", "package"], &["deletion"]),
-        "enabled" | "disabled" | "expanded" | "updated" => class(&["configuration"], &["change"]),
-        _ => class(&["configuration"], &["info"]),
-    };
-    let action = change.map_or(Action::None, Action::Integration);
-    let event = Event { source: Source::Integration, kind: "event", id, action, class, start: None, end: None };
-    let mut d = write_head(out, time, &event);
-    let user = UserOut { id: ne(&e.user_id), name: ne(&e.user_name), full_name: false, email: None };
-    let mut related = Related::default();
-    related.user(user.id);
-    if !user.is_empty() {
-        user.write(d.key("user"), None);
-    }
-    related.write(&mut d, None);
 }
 
 #[cfg(test)]
@@ -1096,7 +1015,8 @@ mod tests {
     fn encoded_batch_returns_each_document() {
         let mut enc = Encoded::default();
         enc.push(AUDIT, "a", 5, br#"{"id":"a","date_create":5,"action":"user_logout"}"#);
-        enc.push(INTEGRATION, "b", 6, br#"{"date":"6","change_type":"added","user_id":"U1"}"#);
+        enc.push(crate::source::integration::ecs::INTEGRATION, "b", 6,
+ br#"{"date":"6","change_type":"added","user_id":"U1"}"#);
         assert_eq!(enc.len(), 2);
         let a: Value = serde_json::from_slice(enc.get(0)).unwrap();
         let b: Value = serde_json::from_slice(enc.get(1)).unwrap();

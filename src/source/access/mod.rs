@@ -1,6 +1,7 @@
 //! The access source: `team.accessLogs`, one row per (user, ip, user agent), delivered again
 //! whenever its `date_last` moves. Read as a cursor walk ([`super::walk`]).
 
+pub mod ecs;
 pub mod wire;
 
 use super::{walk, Accepted, Ctx, Request, SourceKind, SourceState, StreamSpec};
@@ -75,6 +76,6 @@ impl SourceKind for Access {
     }
 
     fn ecs(&self) -> crate::format::ecs::Mapping {
-        crate::format::ecs::ACCESS
+        ecs::ACCESS
     }
 }

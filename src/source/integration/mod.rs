@@ -1,6 +1,7 @@
 //! The integration source: `team.integrationLogs`, each log delivered once. Read as a walk over
 //! page numbers ([`super::walk`]; the walk's "cursor" is the next page number).
 
+pub mod ecs;
 pub mod wire;
 
 use super::{walk, Accepted, Ctx, Request, SourceKind, SourceState, StreamSpec};
@@ -79,6 +80,6 @@ impl SourceKind for Integration {
     }
 
     fn ecs(&self) -> crate::format::ecs::Mapping {
-        crate::format::ecs::INTEGRATION
+        ecs::INTEGRATION
     }
 }
