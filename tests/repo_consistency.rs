@@ -663,3 +663,158 @@ fn the_layer_check_finds_upward_imports_cycles_and_sources_that_import_each_othe
     let stray = f(&[("src/misc.rs", "")]);
     assert!(stray.len() == 1 && stray[0].contains("in no layer"), "{stray:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The README is a front door to docs/: every relative link of the Markdown files resolves.
+
+/// The relative links of a Markdown text: `[text](target)` with no scheme, as (path, anchor).
+fn md_links(text: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(k) = rest.find("](") {
+            let tail = &rest[k + 2..];
+            let Some(end) = tail.find(')') else { break };
+            let target = &tail[..end];
+            rest = &tail[end..];
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((p, a)) => (p.to_owned(), Some(a.to_owned())),
+                None => (target.to_owned(), None),
+            };
+            out.push((path, anchor));
+        }
+    }
+    out
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to `-`.
+fn anchor_of(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn markdown_links_resolve_and_the_readme_links_every_guide() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("fluent-bit-plugin/README.md")];
+    let mut guides = Vec::new();
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            guides.push(p.file_name().unwrap().to_string_lossy().into_owned());
+            files.push(p);
+        }
+    }
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (path, anchor) in md_links(&text) {
+            let target = if path.is_empty() { file.clone() } else { file.parent().unwrap().join(&path) };
+            checked += 1;
+            if !target.exists() {
+                broken.push(format!("{}: {path} does not exist", file.display()));
+                continue;
+            }
+            if let (Some(a), Some("md")) = (&anchor, target.extension().and_then(|x| x.to_str())) {
+                let body = std::fs::read_to_string(&target).unwrap();
+                let found = body.lines().any(|l| l.starts_with('#') && anchor_of(l.trim_start_matches('#')) == *a);
+                if !found {
+                    broken.push(format!("{}: {path}#{a}: no such heading", file.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked >= 30, "only {checked} links checked: the scan is blind");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for g in &guides {
+        assert!(readme.contains(&format!("](docs/{g})")), "README.md does not link docs/{g}");
+    }
+    // A front door, not the whole house: the rest belongs in docs/.
+    let lines = readme.lines().count();
+    assert!(lines <= 200, "README.md has {lines} lines: move sections to docs/ and link them");
+}
+
+#[test]
+fn the_link_scan_finds_links_and_anchors() {
+    let links =
+        md_links("see [a](docs/A.md) and [b](../x.rs#L3), [web](https://x.y/z)\n```\n[c](no.md)\n```\n[d](#top)");
+    assert_eq!(
+        links,
+        vec![
+            ("docs/A.md".to_owned(), None),
+            ("../x.rs".to_owned(), Some("L3".to_owned())),
+            (String::new(), Some("top".to_owned()))
+        ]
+    );
+    assert_eq!(anchor_of(" Durability: what is guaranteed"), "durability-what-is-guaranteed");
+    assert_eq!(anchor_of("Side by side (`make bench-peers`)"), "side-by-side-make-bench-peers");
+}
+
+/// Issue 22's proof that a source is one folder plus one table row: outside
+/// src/source/<name>/, no code names the access or integration source, its state or its module,
+/// except its row in the table (src/base/source_id.rs) and the frozen schema-1 loader of state
+/// files (src/store/state.rs, which knew exactly the first three sources). Unit tests aside.
+#[test]
+fn the_access_and_integration_sources_are_their_folder_plus_one_table_row() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    for (name, title) in [("access", "Access"), ("integration", "Integration")] {
+        let tokens = [
+            format!("Source::{title}"),
+            format!("SourceState::{title}"),
+            format!("{title}State"),
+            format!("{name}::"),
+            name.to_uppercase(),
+        ];
+        let (mut outside, mut rows, mut inside) = (Vec::new(), 0, 0);
+        for f in &files {
+            let rel = f.strip_prefix(root).unwrap().display().to_string();
+            let mut code = code_only(&std::fs::read_to_string(f).unwrap());
+            if let Some(t) = code.find("#[cfg(test)]\nmod tests") {
+                code.truncate(t);
+            }
+            for (n, line) in code.lines().enumerate() {
+                let hits = tokens.iter().filter(|t| {
+                    line.match_indices(t.as_str()).any(|(k, _)| {
+                        let before = line[..k].chars().next_back();
+                        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    })
+                });
+                if hits.count() == 0 {
+                    continue;
+                }
+                if rel.starts_with(&format!("src/source/{name}/")) {
+                    inside += 1;
+                } else if rel == "src/base/source_id.rs" && line.trim_start().starts_with(&format!("{title} = ")) {
+                    rows += 1;
+                } else if rel == "src/store/state.rs" && line.contains(&format!("SourceState::{title}(self.web")) {
+                    // the schema-1 loader
+                } else {
+                    outside.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(outside.is_empty(), "the {name} source is named outside src/source/{name}/:\n{}", outside.join("\n"));
+        assert_eq!(rows, 1, "the table of sources should hold one row for {name}");
+        assert!(inside >= 3, "the scan found only {inside} mentions of {name} in its own folder: it is blind");
+    }
+}
