@@ -49,6 +49,9 @@ install -m 0644 README.md "$ROOT/$DOC/README.md"
 install -m 0644 fluent-bit-plugin/README.md "$ROOT/$DOC/fluent-bit-plugin.md"
 install -m 0644 logstash-example.conf packaging/slack-audit.env.example "$ROOT/$DOC/"
 [ -f docs/ECS.md ] && install -m 0644 docs/ECS.md "$ROOT/$DOC/ECS.md"
+# The guides the README links to, under the same relative path (docs/…).
+install -d "$ROOT/$DOC/docs"
+install -m 0644 docs/*.md "$ROOT/$DOC/docs/"
 install -m 0644 packaging/debian/copyright "$ROOT/$DOC/copyright"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$ROOT/DEBIAN/"
 

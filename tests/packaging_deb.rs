@@ -111,6 +111,11 @@ fn deb_installs_a_working_collector_library_plugin_and_unit() {
         .iter()
         .map(|s| format!("usr/share/man/man1/slack-audit{s}.1.gz")),
     )
+    // The guides the README links to (docs/*.md).
+    .chain(std::fs::read_dir(root().join("docs")).unwrap().filter_map(|e| {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        name.ends_with(".md").then(|| format!("usr/share/doc/slack-audit/docs/{name}"))
+    }))
     .collect();
     want.sort();
     assert_eq!(files, want);

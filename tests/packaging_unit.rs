@@ -1,5 +1,5 @@
 //! The shipped systemd unit (packaging/slack-audit.service): systemd accepts it offline, its
-//! sandbox scores what the README says, its restart policy matches the CLI's real exit codes,
+//! sandbox scores what docs/SYSTEMD.md says, its restart policy matches the CLI's real exit codes,
 //! and its exact command line collects with the token handed over as a credential.
 
 mod common;
@@ -83,9 +83,9 @@ fn unit_passes_systemd_analyze_verify_offline() {
     assert!(said.contains("ProtectHomes"), "{said}");
 }
 
-/// The README quotes the offline `systemd-analyze security` exposure; it must stay true and low.
+/// docs/SYSTEMD.md quotes the offline `systemd-analyze security` exposure; it must stay true and low.
 #[test]
-fn unit_security_exposure_matches_the_readme() {
+fn unit_security_exposure_matches_the_systemd_guide() {
     let out = systemd_analyze(&["security", "--offline=yes", repo(UNIT).to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let line = text
@@ -95,10 +95,10 @@ fn unit_security_exposure_matches_the_readme() {
     let score: String = line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     let value: f64 = score.parse().unwrap_or_else(|_| panic!("bad score in {line:?}"));
     assert!(value <= 2.0, "exposure {value} is above 2.0 (\"OK\" band): {line}");
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let guide = std::fs::read_to_string(repo("docs/SYSTEMD.md")).unwrap();
     assert!(
-        readme.contains(&format!("exposure level **{score}**")),
-        "README must quote the current score as `exposure level **{score}**`"
+        guide.contains(&format!("exposure level **{score}**")),
+        "docs/SYSTEMD.md must quote the current score as `exposure level **{score}**`"
     );
 }
 
