@@ -24,13 +24,23 @@
 //! - [`ffi`]: the C ABI itself, every export behind one panic boundary, one file per C type.
 //!
 //! # Internals
-//! Everything else is crate-private, one file per concern (the README's Layout section has the
-//! map): the table of sources and one module per source (`source/`), Slack's wire format by
-//! endpoint (`slack/`), the pure state machines of paging and checkpoints (`sequence`,
-//! `weblogs`, `dedupe`), the poll loop (`collector`), rate budget and retries over an injected
-//! clock (`governor`, `budget_store`, `wallclock`), transport and bodies (`http`, `bodypool`,
-//! `inflate`, and `jsonscan`: the one JSON scanner every reader of JSON bytes uses), durable state files (`state`), the encoders (`encode`, `ecs`). Pure
-//! modules import nothing that does I/O. This package's tests and benches see the internals
+//! Everything else is crate-private, in layers, one folder each, lowest first (docs/LAYOUT.md
+//! has the map; tests/repo_consistency.rs checks that every import goes down and that no import
+//! cycle runs between the modules of any folder):
+//! - `base/`: the table of sources and their names (`source_id`), the row-key hash (`fnv`);
+//! - [`error`] and [`config`] (above);
+//! - `transport/`: talking to Slack: `http`, `bodypool`, `inflate`, `jsonscan` (the one JSON
+//!   scanner every reader of JSON bytes uses), `governor` (rate budget and retries over an
+//!   injected clock), `wallclock` (Slack's clock);
+//! - `format/`: one entry for a host: `encode` (NDJSON, msgpack), `ecs`;
+//! - `source/`: one folder per source (its kind, wire format and state machine) behind the
+//!   `SourceKind` trait, and what they share (Slack's answers, the walk, de-duplication);
+//! - `store/`: durable state files (`state`) and the shared rate budget (`budget_store`);
+//! - `engine/`: the poll loop (`collector`) and the modules of the Rust API above that run a
+//!   collection (`runtime`, `batch_encode`, `stats`, `logs`, `probe`, `streams`, and `signal`);
+//! - [`ffi`]: the C ABI.
+//!
+//! Pure modules import nothing that does I/O. This package's tests and benches see the internals
 //! through the `internals` feature (Cargo.toml); nothing else does. The only items cbindgen
 //! exports are the C ABI's (src/ffi/), so the header needs no exclude list.
 

@@ -369,7 +369,7 @@ fn no_code_outside_src_source_matches_on_a_source() {
     assert!(
         outside.is_empty(),
         "code outside src/source/ decides by source: {outside:?}. Ask the source instead (a method of \
-         `Source` made from the table in src/source/mod.rs, or of its `SourceKind`), so that a new \
+         `Source` made from the table in src/base/source_id.rs, or of its `SourceKind`), so that a new \
          source stays one module plus one table row"
     );
     // The table's own code is full of them: a scan that finds none there is blind.

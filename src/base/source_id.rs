@@ -1,22 +1,20 @@
-//! Which sources there are: [`Source`] and its names, made from the rows of the table in
-//! `src/source/mod.rs` (`source_table!`). A leaf that imports nothing, so the option parser
-//! (config.rs), the ECS writer (ecs.rs) and the C ABI (ffi/) name a source without depending on
-//! the sources' code, and no import cycle runs through them.
+//! Which sources there are: the table of sources (`source_table!`) and the [`Source`] enum and
+//! names made from its rows. A leaf (layer 0) that imports nothing, so the option parser
+//! (config.rs), the ECS writer (format/ecs.rs) and the C ABI (ffi/) name a source without
+//! depending on the sources' code, and no import cycle runs through them.
 
-/// The table of sources, the crate's only list of them. One row per source: its [`Source`]
+use std::ffi::CStr;
+
+/// The table of sources, the crate's only list of them. One row per source: its `Source`
 /// variant, its name (the word of the `sources` option, the key of its state in a state file,
-/// the tag of its events), then the module implementing [`SourceKind`] for it and the variant
-/// of [`SourceState`] its streams' state files hold.
+/// the tag of its events), then the `SourceKind` unit of its folder under src/source/ and the
+/// variant of `SourceState` its streams' state files hold.
 ///
-/// Adding a fourth source means one new module under `src/source/` (its state, requests, page
-/// reader and verdicts, usually with a new `src/slack/` endpoint file) plus one row here. Its
-/// `format = ecs` mapping is written with the ECS writer's parts, next to the other mappings in
-/// src/ecs.rs, and named by its [`SourceKind::ecs`]; nothing dispatches on it. Everything that differs by source comes from these rows ([`Source`] in id.rs, the
-/// code below) or from the source's [`SourceKind`]; tests/repo_consistency.rs fails if a
-/// `match` on a source appears outside src/source/.
-///
-/// `then` is the macro the rows are handed to: id.rs makes [`Source`] of them, and this file
-/// [`SourceState`] and [`kind`].
+/// The rows are handed to the macro `then`: this file makes [`Source`] of them, and
+/// src/source/mod.rs the enum of states and the lookup of a source's code. The module paths in
+/// a row (`access::Access`) are resolved where the table is expanded, in src/source/mod.rs: this
+/// file holds their names only, and imports nothing from above it. How to add a source is in
+/// src/source/mod.rs.
 macro_rules! source_table {
     ($then:ident) => {
         $then! {
@@ -27,8 +25,6 @@ macro_rules! source_table {
     };
 }
 pub(crate) use source_table;
-
-use std::ffi::CStr;
 
 macro_rules! source_ids {
     ($($variant:ident = $name:literal => $module:ident :: $unit:ident ( $state:ty )),* $(,)?) => {

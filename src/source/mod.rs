@@ -1,5 +1,5 @@
-//! Sources as one abstraction: what a stream of each source holds, and the per-source code the
-//! collector's one poll loop drives ([`crate::engine::collector`]).
+//! Layer 5, the sources: one folder per source, the trait the collector's one poll loop drives
+//! ([`crate::engine::collector`]), and the pieces the sources share.
 //!
 //! For each page the loop asks the stream's source to **plan** the next request from the state
 //! (its URL is the **request**), sends it under the budget of the source's API tier, has the
@@ -8,9 +8,30 @@
 //! the batch. **Describe** gives the streams a configuration reads (names, descriptions) and the
 //! texts of logs and `state show`.
 //!
-//! Everything here is pure (no I/O, no clock: `now` comes in [`Ctx`]); the state machines are
-//! [`crate::source::audit::window`] (audit windows) and [`crate::source::weblogs`] (access/integration walks), the
-//! wire formats [`crate::source::slack`].
+//! Everything here is pure (no I/O, no clock: `now` comes in [`Ctx`]).
+//!
+//! # The tree
+//! - `audit/`, `access/`, `integration/`: one folder per source, each with `mod.rs` (its
+//!   [`SourceKind`] and its state), `wire.rs` (its URL, page reader and error codes) and
+//!   whatever else is its own (`audit/window.rs`, the window/checkpoint state machine;
+//!   `access/ecs.rs`, `integration/ecs.rs`, their `format = ecs` mappings);
+//! - shared by the sources: `slack/` (Slack's pages and error classification, and the Web API
+//!   envelope in `slack/web.rs`), `walk.rs` and `weblogs.rs` (the walk of a Web API log),
+//!   `dedupe.rs` (ids already delivered near a boundary).
+//!
+//! # Adding a source
+//! 1. A folder `src/source/<name>/` with a unit type implementing [`SourceKind`] and the state
+//!    its streams keep (`Default`, serde); `variant_of!` gives it its `state_mut`/`state_ref`.
+//!    Its wire format and, for `format = ecs`, its mapping (built with the ECS writer's parts in
+//!    src/format/ecs.rs) go in the same folder. Shared pieces are used, not copied: `walk` for a
+//!    paged log, `slack` for Slack's answers, the governor's [`Tier`] for the budget.
+//! 2. One row in the table of sources in src/base/source_id.rs; it gives the `sources` option
+//!    its word, the state file its key, [`SourceState`] its variant and [`kind`] its code.
+//! 3. `pub mod <name>;` below.
+//!
+//! Nothing else changes: tests/repo_consistency.rs fails if code outside src/source/ matches on
+//! a source, and checks that the access and integration sources are each their folder plus
+//! their row.
 
 pub mod access;
 pub mod audit;
