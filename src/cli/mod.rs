@@ -4,6 +4,7 @@
 
 mod check;
 mod exit;
+mod fds;
 mod man;
 mod metrics;
 mod run;
@@ -184,6 +185,8 @@ fn command() -> Command {
 }
 
 pub fn main() -> i32 {
+    // First, while this is the only thread.
+    fds::close_inherited();
     let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
