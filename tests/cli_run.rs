@@ -284,7 +284,16 @@ fn inherited_descriptors_are_closed_except_those_named() {
     std::fs::write(&cfg, format!(r#"{{"api_url": "{}", "lag": 0, "interval": 3600}}"#, sim.audit_url())).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let config = std::fs::File::open(&cfg).unwrap();
-    let (l, c) = (listener.as_raw_fd(), config.as_raw_fd());
+    // Above 9 first, so that neither dup2 below overwrites the other's source (the test
+    // process's other threads open descriptors too).
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor owned by this test (leaked until it ends).
+    let (l, c) = unsafe {
+        (
+            libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100),
+            libc::fcntl(config.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100),
+        )
+    };
+    assert!(l >= 100 && c >= 100);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
     cmd.args(["--log-level", "debug", "run", "--config", "/dev/fd/9", "--state-dir"])
         .arg(dir.path().join("state"))
@@ -303,7 +312,10 @@ fn inherited_descriptors_are_closed_except_those_named() {
     }
     let mut child = cmd.spawn().unwrap();
     let lines = read_lines(&mut stdout_of(&mut child), Some(50));
-    assert_eq!(lines.len(), 50, "the config named by /dev/fd/9 was read");
+    if lines.len() != 50 {
+        let _ = child.kill();
+        panic!("the config named by /dev/fd/9 was not read: {} lines\n{}", lines.len(), stderr_of(&mut child));
+    }
     let fd = |n: u32| std::fs::read_link(format!("/proc/{}/fd/{n}", child.id())).ok();
     let (socket, kept) = (fd(7), fd(9));
     // SAFETY: signalling our own child.
@@ -314,5 +326,10 @@ fn inherited_descriptors_are_closed_except_those_named() {
     assert_eq!(socket, None, "the inherited listening socket is still open in the collector\n{err}");
     assert_eq!(kept, Some(cfg.clone()), "the descriptor --config names was closed\n{err}");
     assert!(err.contains("inherited descriptor(s) above 2 at start"), "{err}");
+    // SAFETY: closing the two descriptors made above.
+    unsafe {
+        libc::close(l);
+        libc::close(c);
+    }
     drop((listener, config));
 }

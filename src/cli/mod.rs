@@ -188,6 +188,7 @@ fn command() -> Command {
 
 pub fn main() -> i32 {
     // First, while this is the only thread.
+    stdout::record_parent();
     fds::close_inherited();
     let matches = match command().try_get_matches() {
         Ok(m) => m,

@@ -42,10 +42,21 @@ pub enum Gone {
     Parent,
 }
 
-/// The parent pid `run` started under, when stdout is a pipe; 0 when the parent is not watched.
+/// The parent pid the process started under ([`record_parent`]).
+static STARTED_UNDER: AtomicI32 = AtomicI32::new(0);
+
+/// The parent pid `run` watches; 0 when the parent is not watched.
 static PARENT: AtomicI32 = AtomicI32::new(0);
 
-/// Starts watching the parent process when stdout is a pipe; call it first thing in `run`.
+/// Records the parent pid; call it first thing in `main`, so that a parent that dies while the
+/// command parses its arguments and configuration is still seen gone.
+pub fn record_parent() {
+    // SAFETY: getppid has no arguments and cannot fail.
+    STARTED_UNDER.store(unsafe { libc::getppid() }, Ordering::SeqCst);
+}
+
+/// Starts watching the parent process recorded by [`record_parent`] when stdout is a pipe;
+/// call it first thing in `run`.
 ///
 /// Why: Logstash's `pipe` input runs a command with a shell metacharacter (say a `2>>` redirect)
 /// under `/bin/sh -c`, and dash does not exec the last command. Its stop is `Process.kill("KILL",
@@ -56,20 +67,19 @@ static PARENT: AtomicI32 = AtomicI32::new(0);
 /// sign, and a collector whose stdout is a pipe lives only as long as the process that started
 /// it.
 ///
-/// How: `getppid()` is polled (see [`watch`]) and compared with the pid recorded here. It
+/// How: `getppid()` is polled (see [`watch`]) and compared with the pid recorded at start. It
 /// changes as soon as the parent process is gone, however it died (SIGKILL included), since the
 /// kernel reparents the orphan to init or to a subreaper. PR_SET_PDEATHSIG is not used: it fires
 /// when the parent *thread* that forked exits, and a JVM may start a command from a thread that
 /// ends while the JVM (and the command's reader) lives on. Polling also needs no pid handed down
-/// by the parent: the window between fork and this call is a few milliseconds of start-up, and a
-/// parent that dies in it leaves a collector started under init, which is not watched.
+/// by the parent: the window between fork and [`record_parent`] is the exec and the dynamic
+/// loader, and a parent that dies in it leaves a collector started under init, not watched.
 ///
 /// Not watched: stdout that is not a pipe (a file, the journal, a terminal), so `nohup
 /// slack-audit run >file &` from a script that then exits keeps running; and a collector whose
 /// parent is already init.
 pub fn watch_parent() {
-    // SAFETY: getppid has no arguments and cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = STARTED_UNDER.load(Ordering::SeqCst);
     if ppid > 1 && unread_bytes().is_some() {
         PARENT.store(ppid, Ordering::SeqCst);
     }
