@@ -223,3 +223,113 @@ fn config_file_and_flag_override() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`limitt`"));
 }
+
+/// (state, ppid) of a process, from /proc/PID/stat; None once it is gone.
+fn proc_state(pid: u32) -> Option<(char, u32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = s[s.rfind(')')? + 2..].split(' ');
+    Some((rest.next()?.chars().next()?, rest.next()?.parse().ok()?))
+}
+
+fn running(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|(s, _)| s != 'Z' && s != 'X')
+}
+
+/// The parent is watched only while stdout is a pipe: a collector started in the background by
+/// a script that then exits (`slack-audit run >file &`) keeps running and collecting.
+#[test]
+fn a_background_collector_writing_to_a_file_outlives_its_parent() {
+    let sim = sim(50, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (out, log) = (dir.path().join("out.ndjson"), dir.path().join("err.log"));
+    let script = format!(
+        "{} run --api-url {} --state-dir {} --lag 0 --interval 3600 >{} 2>{} & echo $!",
+        env!("CARGO_BIN_EXE_slack-audit"),
+        sim.audit_url(),
+        dir.path().join("state").display(),
+        out.display(),
+        log.display()
+    );
+    let sh = Command::new("sh").arg("-c").arg(&script).env("SLACK_AUDIT_TOKEN", TOKEN).output().unwrap();
+    let pid: u32 = String::from_utf8_lossy(&sh.stdout).trim().parse().expect("the collector's pid");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < 50 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "50 lines: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The shell is gone; the parent check (every 200 ms when stdout is a pipe) would have fired.
+    std::thread::sleep(Duration::from_millis(1000));
+    let alive = running(pid);
+    // SAFETY: signalling the collector this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    while running(pid) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(alive, "the collector exited when its parent did although stdout is a file:\n{logs}");
+    assert!(!running(pid), "SIGTERM did not stop {pid}");
+    assert!(!logs.contains("started this collector is gone"), "{logs}");
+}
+
+/// Descriptors inherited from the starter are closed at start (a listening socket here, as a
+/// JVM hands down), except one the arguments name (`--config /dev/fd/9`, as a shell's <(...)).
+#[test]
+fn inherited_descriptors_are_closed_except_those_named() {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let sim = sim(50, 0, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.json");
+    std::fs::write(&cfg, format!(r#"{{"api_url": "{}", "lag": 0, "interval": 3600}}"#, sim.audit_url())).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = std::fs::File::open(&cfg).unwrap();
+    // Above 9 first, so that neither dup2 below overwrites the other's source (the test
+    // process's other threads open descriptors too).
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor owned by this test (leaked until it ends).
+    let (l, c) = unsafe {
+        (
+            libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100),
+            libc::fcntl(config.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100),
+        )
+    };
+    assert!(l >= 100 && c >= 100);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slack-audit"));
+    cmd.args(["--log-level", "debug", "run", "--config", "/dev/fd/9", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env("SLACK_AUDIT_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec; dup2 clears close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(l, 7) < 0 || libc::dup2(c, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let lines = read_lines(&mut stdout_of(&mut child), Some(50));
+    if lines.len() != 50 {
+        let _ = child.kill();
+        panic!("the config named by /dev/fd/9 was not read: {} lines\n{}", lines.len(), stderr_of(&mut child));
+    }
+    let fd = |n: u32| std::fs::read_link(format!("/proc/{}/fd/{n}", child.id())).ok();
+    let (socket, kept) = (fd(7), fd(9));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let err = stderr_of(&mut child);
+    assert!(status.success(), "{err}");
+    assert_eq!(socket, None, "the inherited listening socket is still open in the collector\n{err}");
+    assert_eq!(kept, Some(cfg.clone()), "the descriptor --config names was closed\n{err}");
+    assert!(err.contains("inherited descriptor(s) above 2 at start"), "{err}");
+    // SAFETY: closing the two descriptors made above.
+    unsafe {
+        libc::close(l);
+        libc::close(c);
+    }
+    drop((listener, config));
+}

@@ -17,7 +17,9 @@ fn conf() -> PipeConf {
 
 /// The environment of the Logstash service: PATH finds `slack-audit`, the rest is SLACK_AUDIT_*.
 fn env(sim: &slack_audit_sim::Sim, state: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_slack-audit")).parent().unwrap().to_path_buf();
+    let bin = test_bin();
+    assert_eq!(bin.file_name().unwrap(), "slack-audit", "the commands call `slack-audit` through PATH");
+    let bin_dir = bin.parent().unwrap().to_path_buf();
     let mut e = vec![
         ("PATH".to_string(), format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default())),
         ("SLACK_AUDIT_TOKEN".into(), TOKEN.into()),
@@ -181,10 +183,12 @@ fn shipped_conf_loses_nothing_when_logstash_kills_it_mid_backfill() {
     }
 }
 
-/// `sh -c` (a redirect) without `exec`: Logstash's SIGKILL reaches only the shell. The orphaned
-/// collector, idle (caught up, nothing new to write, sleeping through `interval`), notices its
-/// reader is gone and exits; the restarted command then collects. The conf's `exec` variant
-/// makes the kill reach the collector itself.
+/// `sh -c` (a redirect) without `exec`: Logstash's SIGKILL reaches only the shell, and (as on
+/// JRuby) the input's reader thread, blocked in read(2), keeps the pipe's read end open after
+/// `close`. The orphaned collector, idle (caught up, nothing new to write, sleeping through
+/// `interval`), sees no POLLERR; it notices that its parent is gone and exits, which ends the
+/// reader thread (the plugin's `run`); the restarted command then collects. The conf's `exec`
+/// variant makes the kill reach the collector itself.
 #[test]
 fn orphan_of_a_shell_wrapped_command_exits_and_the_restart_collects() {
     let conf = conf();
@@ -214,12 +218,14 @@ fn orphan_of_a_shell_wrapped_command_exits_and_the_restart_collects() {
     });
     assert_eq!(proc_stat(collector).unwrap().2, "slack-audit");
     std::thread::sleep(Duration::from_millis(300)); // idle: caught up, sleeping through interval
-    session.stop(); // kills sh only
     let t0 = Instant::now();
-    wait_for(Duration::from_secs(30), "the orphaned collector to exit", &log, || !alive(collector));
+    let stopped = session.stop(); // kills sh only
+    wait_for(Duration::from_secs(10), "the orphaned collector to exit", &log, || !alive(collector));
     eprintln!("orphan {collector} gone {:?} after the stop", t0.elapsed());
+    wait_for(Duration::from_secs(10), "the reader thread (`run`) to return", &log, || stopped.reader_returned());
+    eprintln!("reader thread returned {:?} after the stop", t0.elapsed());
     let logs = std::fs::read_to_string(&log).unwrap();
-    assert!(logs.contains("reader is gone"), "{logs}");
+    assert!(logs.contains("the process that started this collector is gone"), "{logs}");
 
     std::thread::sleep(pipe.restart_sleep);
     let now = slack_audit::config::now_unix();

@@ -4,6 +4,7 @@
 
 mod check;
 mod exit;
+mod fds;
 mod man;
 mod metrics;
 mod run;
@@ -97,8 +98,10 @@ fn command() -> Command {
                      last batch and never skips one. Logs and progress go to stderr (a live line on a\n\
                      terminal, a plain line every --progress-every seconds otherwise). SIGTERM/SIGINT\n\
                      finish the current hand-over, commit and exit 0; when stdout's reader goes away\n\
-                     (even while idle) it exits 0 within about a second without acknowledging what\n\
-                     was not read. A batch is acknowledged once the reader has taken it out of the pipe.",
+                     (even while idle), or, stdout being a pipe, the process that started it, it exits\n\
+                     0 within about a second without acknowledging what was not read. A batch is\n\
+                     acknowledged once the reader has taken it out of the pipe. Descriptors inherited\n\
+                     above 2 are closed at start, except those an argument names as /dev/fd/N.",
                 )
                 .after_help(exit_codes.clone())
                 .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("Drain everything available now, then exit 0"))
@@ -184,6 +187,9 @@ fn command() -> Command {
 }
 
 pub fn main() -> i32 {
+    // First, while this is the only thread.
+    stdout::record_parent();
+    fds::close_inherited();
     let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {

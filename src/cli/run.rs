@@ -12,12 +12,19 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &mut Ui) -> i32 {
-    // Both watchers start before the state is opened, so that a signal or a vanished reader
-    // also ends a wait for a stream another collector still holds.
+    // Both watchers start before the state is opened, so that a signal, a vanished reader or a
+    // vanished parent also ends a wait for a stream another collector still holds.
     signals::install();
-    // No check for the parent's death: a collector started in the background by a script that
-    // then exits (nohup, `&`) must keep running. What matters is stdout's reader.
-    stdout::watch(|| signals::request(Stop::ReaderGone));
+    ui.log(Level::Debug, &super::fds::report());
+    // The parent is watched only while stdout is a pipe (see stdout::watch_parent): a collector
+    // started in the background by a script that then exits (`nohup ... >file &`) keeps running.
+    stdout::watch_parent();
+    stdout::watch(|gone| {
+        signals::request(match gone {
+            stdout::Gone::Reader => Stop::ReaderGone,
+            stdout::Gone::Parent => Stop::ParentGone,
+        })
+    });
     let stopped = || signals::stop_reason().is_some();
     let mut collection =
         match Collection::start_with(cfg, StartOptions { cancelled: Some(&stopped), ..Default::default() }) {
@@ -81,7 +88,7 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
                     Drain::ReaderGone => {
                         ui.log(
                             Level::Info,
-                            "stdout's reader went away before reading the whole batch; exiting without acknowledging it (the next run delivers it again)",
+                            "stdout's reader (or the process that started this collector) went away before the whole batch was read; exiting without acknowledging it (the next run delivers it again)",
                         );
                         break exit::OK;
                     }
@@ -142,13 +149,16 @@ fn stop_message(reason: Stop) -> &'static str {
     match reason {
         Stop::Signal => "stopping on signal; everything written is acknowledged",
         Stop::ReaderGone => "stdout's reader is gone; exiting (nothing it did not read is acknowledged)",
+        Stop::ParentGone => {
+            "the process that started this collector is gone (e.g. Logstash killed the `sh -c` around it) and stdout is a pipe; exiting (nothing it did not read is acknowledged)"
+        }
     }
 }
 
 enum Drain {
     /// The reader took every byte out of the pipe (or stdout is not a pipe).
     Read,
-    /// The reader went away first.
+    /// The reader (or, stdout being a pipe, the parent) went away first.
     ReaderGone,
     /// A stop was requested and the reader did not empty the pipe within the grace.
     Unread,
@@ -165,7 +175,9 @@ fn wait_until_read() -> Drain {
     let mut since_stop: Option<Instant> = None;
     let mut nap = Duration::from_millis(1);
     loop {
-        if stdout::reader_gone() {
+        // A dead parent means the pipe's reader was stopped, even when it still holds the read
+        // end (JRuby): what leaves the pipe now may be thrown away, so nothing is acknowledged.
+        if stdout::reader_gone() || stdout::parent_gone() {
             return Drain::ReaderGone;
         }
         match stdout::unread_bytes() {
@@ -180,7 +192,7 @@ fn wait_until_read() -> Drain {
         nap = (nap * 2).min(Duration::from_millis(20));
     }
     std::thread::sleep(stdout::SETTLE);
-    if stdout::reader_gone() {
+    if stdout::reader_gone() || stdout::parent_gone() {
         return Drain::ReaderGone;
     }
     Drain::Read

@@ -1,4 +1,5 @@
-//! Why `run` stops from outside: SIGTERM/SIGINT, or stdout's reader going away. The signal
+//! Why `run` stops from outside: SIGTERM/SIGINT, stdout's reader going away, or the parent
+//! process going away while stdout is a pipe. The signal
 //! handler only sets a flag; a watcher thread turns the flag into an interrupt of the blocked
 //! `collect`, so the current hand-over finishes (and, on a signal, commits).
 //! SIGPIPE is ignored so a closed stdout shows up as EPIPE on write, a clean exit.
@@ -17,6 +18,9 @@ pub enum Stop {
     /// stdout's reader is gone (POLLERR/POLLHUP): exit 0 without acknowledging anything it
     /// may not have read.
     ReaderGone = 2,
+    /// The process that started `run` is gone while stdout is a pipe (an orphan of `sh -c`
+    /// under Logstash on JRuby, whose reader keeps the pipe open): exit 0 like `ReaderGone`.
+    ParentGone = 3,
 }
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -55,6 +59,7 @@ pub fn stop_reason() -> Option<Stop> {
     match STOP.load(Ordering::SeqCst) {
         1 => Some(Stop::Signal),
         2 => Some(Stop::ReaderGone),
+        3 => Some(Stop::ParentGone),
         _ => None,
     }
 }

@@ -92,7 +92,7 @@ pub fn open_stream_waiting(
                 "stream `{name}` in state_dir {} is in use by another slack-audit collector{}{waited}; {}",
                 dir.display(),
                 describe_holder(&mut lock),
-                "stop that process (a collector orphaned by a Logstash restart exits by itself within a second of its reader going away), raise lock_wait, or give this collector its own state_dir"
+                "stop that process (a collector orphaned by a Logstash restart exits by itself within a second once its stdout's reader or, stdout being a pipe, its parent is gone; one from a build before that check may stay until Logstash exits), raise lock_wait, or give this collector its own state_dir"
             )));
         }
         std::thread::sleep(LOCK_POLL);

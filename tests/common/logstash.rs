@@ -12,11 +12,13 @@
 //! - L67 `pipe.close` after EOF (waits for the child), then L74 `Stud.stoppable_sleep(10)`
 //!   before running the command again ([`Pipe::restart_sleep`]).
 //! - L80-87 `stop`: `Process.kill("KILL", pipe.pid)` then `pipe.close`, which drops whatever
-//!   was not read yet ([`Session::stop`]).
+//!   was not read yet ([`Session::stop`]). As on JRuby (Logstash's runtime; measured by
+//!   tests/logstash_jruby.rs), `close` returns at once but does not take the read end from a
+//!   reader thread already blocked in read(2): that thread keeps it open until data or EOF
+//!   comes, so under `sh -c` an idle orphaned collector sees no POLLERR ([`Closable`]).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::io::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -276,15 +278,15 @@ impl Pipe {
 
 impl Session {
     /// L80-84 `stop`: SIGKILL to the popen'd pid, then close the read end (unread data is
-    /// dropped) and, as Ruby's close of a popen'd IO does, reap the child.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    /// dropped) and, as Ruby's close of a popen'd IO does, reap the child. Returns at once, as
+    /// JRuby's close does: the reader thread (the plugin's `run`) ends only when its pending
+    /// read returns, i.e. once every writer of the pipe is gone ([`Stopped::reader_returned`]).
+    pub fn stop(mut self) -> Stopped {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
         self.closed.store(true, Ordering::SeqCst);
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        Stopped { status, reader: self.reader.take() }
     }
 
     /// L56-67 when the command ends by itself: read to EOF, then `pipe.close` (reaps it).
@@ -308,9 +310,27 @@ impl Session {
     }
 }
 
-/// The read end as the plugin's reader sees it: reads give up once `closed` is set, so the
-/// descriptor is really closed (and the writer sees POLLERR) even while nothing arrives, as
-/// JRuby's close of a channel another thread reads does.
+/// What [`Session::stop`] leaves: the command's exit status and the reader thread, which may
+/// still be blocked in read(2) holding the pipe's read end.
+pub struct Stopped {
+    pub status: std::process::ExitStatus,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Stopped {
+    /// True once the reader thread (the plugin's `run`, which Logstash's pipeline shutdown and
+    /// reload wait for) has returned.
+    pub fn reader_returned(&self) -> bool {
+        self.reader.as_ref().is_none_or(|r| r.is_finished())
+    }
+}
+
+/// The read end as the plugin's reader sees it on JRuby: a read started after `close` raises
+/// ("closed stream") and lets the descriptor go, but a read already blocked in read(2) when
+/// `close` comes stays there, holding the read end open (the writer sees no POLLERR) until
+/// data or EOF arrives; what it then returns is dropped. tests/logstash_jruby.rs shows both on
+/// the real runtime: an idle orphan of `sh -c` kept the pipe (and its lock) until it exited,
+/// and readers stopped while busy ended with IOError "closed stream".
 struct Closable {
     inner: ChildStdout,
     closed: Arc<AtomicBool>,
@@ -318,16 +338,14 @@ struct Closable {
 
 impl Read for Closable {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            if self.closed.load(Ordering::SeqCst) {
-                return Err(std::io::Error::other("closed stream"));
-            }
-            let mut p = libc::pollfd { fd: self.inner.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one pollfd on the stack.
-            if unsafe { libc::poll(&mut p, 1, 20) } > 0 {
-                return self.inner.read(buf);
-            }
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("closed stream"));
         }
+        let n = self.inner.read(buf)?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("closed stream"));
+        }
+        Ok(n)
     }
 }
 
@@ -360,4 +378,11 @@ pub fn proc_stat(pid: u32) -> Option<(char, u32, String)> {
 /// True while `pid` runs (a zombie, waiting for init to reap it, has exited).
 pub fn alive(pid: u32) -> bool {
     matches!(proc_stat(pid), Some((s, _, _)) if s != 'Z' && s != 'X')
+}
+
+/// The `slack-audit` the Logstash tests run: this build, or `SLACK_AUDIT_TEST_BIN` (a path to
+/// another build's `slack-audit`, e.g. to show what an older one does).
+pub fn test_bin() -> std::path::PathBuf {
+    std::env::var_os("SLACK_AUDIT_TEST_BIN")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_slack-audit")), std::path::PathBuf::from)
 }
