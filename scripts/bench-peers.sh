@@ -112,7 +112,8 @@ for i in $(seq "$REPEAT"); do
 done
 ensure_sim; stats=$(curl -sf "$url/sim/stats")
 kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; sim_pid=
-floor=$(awk -v d="$DATASET" '/ page: / { cur = $1 } cur == d && /^floor: inflate \+ one pass/ { sub(/^.*\(jsonscan\) +/, ""); print $3 }' "$work/floor.txt" 2>/dev/null | head -1)
+floor=
+[ -f "$work/floor.txt" ] && floor=$(awk -v d="$DATASET" '/ page: / { cur = $1 } cur == d && /^floor: inflate \+ one pass/ { sub(/^.*\(jsonscan\) +/, ""); print $3 }' "$work/floor.txt" 2>/dev/null | head -1)
 OUT=$OUT_DIR/bench-peers-$DATASET.json
 
 python3 - "$work/runs.txt" "$OUT" "$EVENTS" "$LIMIT" "$helr_version" "$sdk_version" "$stats" "$DATASET" "$LEVEL" "${floor:-}" <<'PY'
