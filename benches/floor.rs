@@ -1,15 +1,17 @@
-//! The floor of reading one page: inflating a 9,999-entry simulator page gzipped at level 6
-//! (as Slack and web servers send it) plus one validating pass over the inflated bytes, next to
-//! what the collector's page reader costs on the same bytes.
+//! The floor of reading one page: inflating a 9,999-entry simulator page plus one validating pass
+//! over the inflated bytes, next to what the collector's page reader costs on the same bytes. Two
+//! pages: the simulator's classic dataset gzipped at level 6, and its varied dataset (shaped like
+//! Slack's answers: `\/` and `\uXXXX` escapes, varied `details`) gzipped at level 9.
 //!
-//! Run: `cargo bench --bench floor`. Prints a table and writes `target/bench-floor.json`.
+//! Run: `cargo bench --bench floor` (`FLOOR_DATASET=classic|varied` for one of them). Prints a
+//! table per dataset and writes `target/bench-floor.json`.
 //! Times are the thread's CPU time (not wall time: the machine is shared), best of `RUNS`.
 
 use serde::de::IgnoredAny;
 use slack_audit::source::audit::parse_audit_page;
 use slack_audit::transport::inflate::gunzip_into;
 use slack_audit::transport::jsonscan::scan_page;
-use slack_audit_sim::{Sim, SimConfig};
+use slack_audit_sim::{Dataset, Sim, SimConfig};
 use std::hint::black_box;
 use std::io::{Read, Write};
 
@@ -50,10 +52,35 @@ fn inflate_flate2(gz: &[u8], out: &mut Vec<u8>) {
 }
 
 fn main() {
-    // One real page of the simulator, uncompressed, then gzipped the way the simulator does.
-    let sim =
-        Sim::start(SimConfig { events: ENTRIES as usize, gzip: false, max_calls_per_minute: 0, ..Default::default() })
-            .expect("simulator starts");
+    let only = std::env::var("FLOOR_DATASET").unwrap_or_default();
+    let mut sections = Vec::new();
+    for (name, dataset, level) in [("classic", Dataset::Classic, 6), ("varied", Dataset::Varied, 9)] {
+        if only.is_empty() || only == name {
+            sections.push(run(name, dataset, level));
+        }
+    }
+    let json = format!("{{\n{}\n}}\n", sections.join(",\n"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = target.join("bench-floor.json");
+    match std::fs::write(&path, json) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+}
+
+/// One dataset's table; returns its JSON member.
+fn run(name: &str, dataset: Dataset, level: u32) -> String {
+    // One real page of the simulator, uncompressed, then gzipped at `level`.
+    let sim = Sim::start(SimConfig {
+        events: ENTRIES as usize,
+        gzip: false,
+        max_calls_per_minute: 0,
+        dataset,
+        ..Default::default()
+    })
+    .expect("simulator starts");
     let url = format!("{}/logs?oldest=0&limit={ENTRIES}", sim.audit_url());
     let body = ureq::get(&url)
         .header("Authorization", format!("Bearer {}", sim.token()))
@@ -65,7 +92,7 @@ fn main() {
         .read_to_vec()
         .expect("page body");
     sim.shutdown();
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
     enc.write_all(&body).unwrap();
     let gz = enc.finish().unwrap();
     let n = parse_audit_page(body.clone()).expect("page parses").entries.len();
@@ -138,7 +165,7 @@ fn main() {
 
     let per_100k = |s: f64| s / f64::from(ENTRIES) * 1e5;
     println!(
-        "page: {ENTRIES} entries, {} bytes ({:.0} bytes each), gzip level 6: {} bytes ({:.1}x); thread CPU, best of {RUNS} (median)",
+        "{name} page: {ENTRIES} entries, {} bytes ({:.0} bytes each), gzip level {level}: {} bytes ({:.1}x); thread CPU, best of {RUNS} (median)",
         body.len(),
         body.len() as f64 / f64::from(ENTRIES),
         gz.len(),
@@ -146,7 +173,7 @@ fn main() {
     );
     println!("{:<42} {:>9} {:>9} {:>14}", "case", "ms", "MB/s", "CPU s/100k");
     let mut json = format!(
-        "{{\n  \"entries\": {ENTRIES},\n  \"body_bytes\": {},\n  \"gzip_bytes\": {},\n  \"runs\": {RUNS},\n  \"cases\": [\n",
+        "  \"{name}\": {{\n  \"gzip_level\": {level},\n  \"entries\": {ENTRIES},\n  \"body_bytes\": {},\n  \"gzip_bytes\": {},\n  \"runs\": {RUNS},\n  \"cases\": [\n",
         body.len(),
         gz.len()
     );
@@ -168,13 +195,7 @@ fn main() {
             if i + 1 < cases.len() { "," } else { "" }
         ));
     }
-    json.push_str("  ]\n}\n");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target.join("bench-floor.json");
-    match std::fs::write(&path, json) {
-        Ok(()) => println!("wrote {}", path.display()),
-        Err(e) => eprintln!("could not write {}: {e}", path.display()),
-    }
+    json.push_str("  ]\n  }");
+    println!();
+    json
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cursor::{self, Decoded};
 use crate::cursor_table::LogsQuery;
-use crate::data::{ACTIONS, CATEGORIES, SCHEMA_TYPES};
+use crate::data::{World, CATEGORIES};
 use crate::gate::{finish, gate, Gate};
 use crate::http::{Request, Response};
 use crate::lock;
@@ -200,9 +200,9 @@ pub(crate) fn logs(s: &Shared, req: &Request) -> Outcome {
     answer(Response::json(200, body))
 }
 
-pub(crate) fn schemas() -> Response {
+pub(crate) fn schemas(world: &World) -> Response {
     let mut body = String::from("{\"schemas\":[");
-    for (i, t) in SCHEMA_TYPES.iter().enumerate() {
+    for (i, t) in world.schema_types().iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
@@ -212,7 +212,7 @@ pub(crate) fn schemas() -> Response {
     Response::json(200, body.into_bytes())
 }
 
-pub(crate) fn actions() -> Response {
+pub(crate) fn actions(world: &World) -> Response {
     let mut body = String::from("{\"actions\":{");
     for (ci, cat) in CATEGORIES.iter().enumerate() {
         if ci > 0 {
@@ -220,7 +220,7 @@ pub(crate) fn actions() -> Response {
         }
         body.push_str(&format!("\"{cat}\":["));
         let names: Vec<String> =
-            ACTIONS.iter().filter(|a| a.category == *cat).map(|a| format!("\"{}\"", a.name)).collect();
+            world.actions.iter().filter(|a| a.category == *cat).map(|a| format!("\"{}\"", a.name)).collect();
         body.push_str(&names.join(","));
         body.push(']');
     }

@@ -18,6 +18,20 @@ pub const ERROR_MODES: &[&str] = &[
     "paid_only",
 ];
 
+/// Which audit entries the simulator generates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataset {
+    /// The original entries (the tests' fixtures and counts depend on them): small pools (300
+    /// users, 12 entity kinds), raw UTF-8 next to a few escapes, short `details`.
+    #[default]
+    Classic,
+    /// Entries shaped like Slack's own answers: every entity type of Slack's schemas, `details`
+    /// of varied depth and size, strings escaped as Slack's backend writes them (`\/`, `\uXXXX`
+    /// for every non-ASCII character), long user agents, IPv6, larger pools.
+    Varied,
+}
+
 /// Everything the simulator can be told. The snake_case names double as the JSON keys.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +44,8 @@ pub struct SimConfig {
     pub end: i64,
     /// Makes the dataset, ids, cursors and faults reproducible. Default 1.
     pub seed: u64,
+    /// `"classic"` (default) or `"varied"`: see [`Dataset`].
+    pub dataset: Dataset,
     /// Extra entries: `(second, count)`, all created in that one second.
     pub burst: Vec<(i64, usize)>,
     /// The bearer token both APIs accept. Default `xoxp-sim-token`.
@@ -86,6 +102,7 @@ impl Default for SimConfig {
             start: end - 30 * 86_400,
             end,
             seed: 1,
+            dataset: Dataset::Classic,
             burst: Vec::new(),
             token: "xoxp-sim-token".to_string(),
             max_calls_per_minute: 50,

@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 
+pub use crate::config::Dataset;
+
 /// Stateless 64-bit mixer (splitmix64's finalizer).
 #[inline]
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -71,7 +73,7 @@ pub(crate) fn push_i64(out: &mut Vec<u8>, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
-fn push_hex(out: &mut Vec<u8>, v: u64, digits: u32) {
+pub(crate) fn push_hex(out: &mut Vec<u8>, v: u64, digits: u32) {
     for i in (0..digits).rev() {
         out.push(HEX[((v >> (i * 4)) & 0xf) as usize]);
     }
@@ -113,6 +115,10 @@ pub(crate) enum Kind {
     Usergroup,
     Barrier,
     Huddle,
+    /// The `varied` dataset only (see `varied.rs`).
+    WorkflowV2,
+    AccountTypeRole,
+    List,
 }
 
 impl Kind {
@@ -130,6 +136,9 @@ impl Kind {
             Kind::Usergroup => "usergroup",
             Kind::Barrier => "barrier",
             Kind::Huddle => "huddle",
+            Kind::WorkflowV2 => "workflow_v2",
+            Kind::AccountTypeRole => "account_type_role",
+            Kind::List => "list",
         }
     }
 }
@@ -220,10 +229,6 @@ pub(crate) const SCHEMA_TYPES: &[&str] = &[
     "barrier",
     "huddle",
 ];
-
-pub(crate) fn action_index(name: &str) -> Option<usize> {
-    ACTIONS.iter().position(|a| a.name == name)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pools.
@@ -355,27 +360,33 @@ pub(crate) struct Ent {
 pub(crate) struct World {
     pub seed: u64,
     pub enterprise_id: String,
-    enterprise: Ent,
-    enterprise_loc: Vec<u8>,
+    pub(crate) enterprise: Ent,
+    pub(crate) enterprise_loc: Vec<u8>,
     pub workspaces: Vec<Ent>,
-    workspace_locs: Vec<Vec<u8>>,
+    pub(crate) workspace_locs: Vec<Vec<u8>>,
     pub users: Vec<Ent>,
     /// Workspace index of each user.
-    user_team: Vec<usize>,
+    pub(crate) user_team: Vec<usize>,
     /// (display name, email) of each user, for the Web API.
     pub user_names: Vec<(String, String)>,
-    channels: Vec<Ent>,
-    files: Vec<Ent>,
+    pub(crate) channels: Vec<Ent>,
+    pub(crate) files: Vec<Ent>,
     pub apps: Vec<Ent>,
     pub app_names: Vec<String>,
-    workflows: Vec<Ent>,
-    roles: Vec<Ent>,
-    usergroups: Vec<Ent>,
-    barriers: Vec<Ent>,
-    huddles: Vec<Ent>,
-    slack_user: Vec<u8>,
-    action_cumulative: Vec<u32>,
-    action_total: u32,
+    pub(crate) workflows: Vec<Ent>,
+    pub(crate) roles: Vec<Ent>,
+    pub(crate) usergroups: Vec<Ent>,
+    pub(crate) barriers: Vec<Ent>,
+    pub(crate) huddles: Vec<Ent>,
+    pub(crate) workflows_v2: Vec<Ent>,
+    pub(crate) account_type_roles: Vec<Ent>,
+    pub(crate) lists: Vec<Ent>,
+    pub(crate) slack_user: Vec<u8>,
+    /// The dataset's action table: [`ACTIONS`] or `varied::ACTIONS`.
+    pub(crate) actions: &'static [Action],
+    pub(crate) dataset: Dataset,
+    pub(crate) action_cumulative: Vec<u32>,
+    pub(crate) action_total: u32,
 }
 
 pub(crate) const SLACK_USER: u32 = u32::MAX;
@@ -406,7 +417,7 @@ pub(crate) struct Attrs {
     pub h: u64,
 }
 
-fn slack_id(seed: u64, prefix: &str, kind: u64, n: u64, taken: &mut HashSet<String>) -> String {
+pub(crate) fn slack_id(seed: u64, prefix: &str, kind: u64, n: u64, taken: &mut HashSet<String>) -> String {
     const B36: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut attempt = 0u64;
     loop {
@@ -451,6 +462,14 @@ fn qe(s: &str) -> String {
 }
 
 impl World {
+    /// The world of `dataset`: the classic one below, or `varied::build`'s.
+    pub(crate) fn with_dataset(seed: u64, dataset: Dataset) -> World {
+        match dataset {
+            Dataset::Classic => World::new(seed),
+            Dataset::Varied => crate::varied::build(seed),
+        }
+    }
+
     pub(crate) fn new(seed: u64) -> World {
         let mut taken = HashSet::new();
         let enterprise_id = slack_id(seed, "E", 1, 0, &mut taken);
@@ -623,13 +642,43 @@ impl World {
             usergroups,
             barriers,
             huddles,
+            workflows_v2: Vec::new(),
+            account_type_roles: Vec::new(),
+            lists: Vec::new(),
             slack_user,
             action_cumulative,
             action_total: total,
+            actions: ACTIONS,
+            dataset: Dataset::Classic,
         }
     }
 
-    fn pool(&self, kind: Kind) -> &[Ent] {
+    /// The object types `/schemas` lists for this world's dataset.
+    pub(crate) fn schema_types(&self) -> &'static [&'static str] {
+        match self.dataset {
+            Dataset::Classic => SCHEMA_TYPES,
+            Dataset::Varied => crate::varied::SCHEMA_TYPES,
+        }
+    }
+
+    /// The index of action `name` in this world's action table.
+    pub(crate) fn action_index(&self, name: &str) -> Option<usize> {
+        self.actions.iter().position(|a| a.name == name)
+    }
+
+    /// Cumulative weights of `actions`, for [`World::attrs`].
+    pub(crate) fn set_actions(&mut self, actions: &'static [Action]) {
+        self.actions = actions;
+        self.action_cumulative.clear();
+        let mut total = 0;
+        for a in actions {
+            total += a.weight;
+            self.action_cumulative.push(total);
+        }
+        self.action_total = total;
+    }
+
+    pub(crate) fn pool(&self, kind: Kind) -> &[Ent] {
         match kind {
             Kind::User => &self.users,
             Kind::Channel => &self.channels,
@@ -643,6 +692,9 @@ impl World {
             Kind::Usergroup => &self.usergroups,
             Kind::Barrier => &self.barriers,
             Kind::Huddle => &self.huddles,
+            Kind::WorkflowV2 => &self.workflows_v2,
+            Kind::AccountTypeRole => &self.account_type_roles,
+            Kind::List => &self.lists,
         }
     }
 
@@ -653,8 +705,8 @@ impl World {
         let action = self.action_cumulative.partition_point(|&c| c <= w);
         let h2 = mix(h);
         let actor = if (h2 & 0x1f) == 0 { SLACK_USER } else { ((h2 >> 8) % self.users.len() as u64) as u32 };
-        let kind = ACTIONS[action].kind;
-        let ent = if kind == Kind::User && actor != SLACK_USER && ACTIONS[action].name.starts_with("user_log") {
+        let kind = self.actions[action].kind;
+        let ent = if kind == Kind::User && actor != SLACK_USER && self.actions[action].name.starts_with("user_log") {
             actor
         } else {
             let n = self.pool(kind).len().max(1) as u64;
@@ -665,7 +717,7 @@ impl World {
 
     /// Resolves request filters once; `actions` are already split.
     pub(crate) fn filter(&self, actions: Option<&[String]>, actor: Option<&str>, entity: Option<&str>) -> Filter {
-        let actions = actions.map(|names| names.iter().filter_map(|n| action_index(n)).collect());
+        let actions = actions.map(|names| names.iter().filter_map(|n| self.action_index(n)).collect());
         let actor = actor.map(|id| {
             if id == "USLACKUSER" {
                 Some(SLACK_USER)
@@ -687,6 +739,9 @@ impl World {
                 Kind::Usergroup,
                 Kind::Barrier,
                 Kind::Huddle,
+                Kind::WorkflowV2,
+                Kind::AccountTypeRole,
+                Kind::List,
             ] {
                 if let Some(i) = self.pool(kind).iter().position(|e| e.id == id) {
                     v.push((kind, i as u32));
@@ -714,7 +769,7 @@ impl World {
             }
         }
         if let Some(ents) = &f.entity {
-            let kind = ACTIONS[a.action].kind;
+            let kind = self.actions[a.action].kind;
             if !ents.iter().any(|&(k, i)| k == kind && i == a.ent) {
                 return false;
             }
@@ -751,6 +806,9 @@ impl World {
 
     /// Appends the compact JSON of entry `idx` created at `date`.
     pub(crate) fn render(&self, out: &mut Vec<u8>, idx: u32, date: i64) {
+        if self.dataset == Dataset::Varied {
+            return self.render_varied(out, idx, date);
+        }
         let a = self.attrs(idx);
         let action = &ACTIONS[a.action];
         let h = a.h;

@@ -29,6 +29,7 @@
 //! - `audit`: `/audit/v1/logs`, `/schemas`, `/actions`;
 //! - `web`: `team.accessLogs`, `team.integrationLogs`, `auth.test`;
 //! - `data`: the generated world and entries rendered on demand;
+//! - `varied`: the `varied` dataset's pools, actions and entries (shaped like Slack's answers);
 //! - `live`: live and late entries while running;
 //! - `http`: the minimal HTTP/1.1 reader and writer, gzip;
 //! - `stats`: counters and the `SimStats` snapshot;
@@ -48,6 +49,7 @@ mod router;
 mod shared;
 mod sim;
 mod stats;
+mod varied;
 mod web;
 mod window;
 
@@ -55,7 +57,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use cli::run_cli;
-pub use config::{SimConfig, ERROR_MODES};
+pub use config::{Dataset, SimConfig, ERROR_MODES};
 pub use sim::Sim;
 pub use stats::SimStats;
 

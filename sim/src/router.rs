@@ -20,8 +20,8 @@ pub(crate) enum Outcome {
 pub(crate) fn route(s: &Shared, req: &Request) -> Outcome {
     match req.path.trim_end_matches('/') {
         "/audit/v1/logs" => audit::logs(s, req),
-        "/audit/v1/schemas" => Outcome::Send(audit::schemas()),
-        "/audit/v1/actions" => Outcome::Send(audit::actions()),
+        "/audit/v1/schemas" => Outcome::Send(audit::schemas(&s.world)),
+        "/audit/v1/actions" => Outcome::Send(audit::actions(&s.world)),
         "/api/team.accessLogs" => web::access_logs(s, req),
         "/api/team.integrationLogs" => web::integration_logs(s, req),
         "/api/auth.test" => web::auth_test(s, req),

@@ -67,7 +67,7 @@ impl Shared {
     /// Builds the dataset: `config.events` entries spread over `[start, end]` plus the bursts,
     /// indexed by `(date_create, idx)`, and the Web API rows. `port` salts the instance id.
     pub(crate) fn new(config: &SimConfig, port: u16) -> Shared {
-        let world = World::new(config.seed);
+        let world = World::with_dataset(config.seed, config.dataset);
         let seed = config.seed;
         let total = config.events + config.burst.iter().map(|b| b.1).sum::<usize>();
         let mut keys = Vec::with_capacity(total);

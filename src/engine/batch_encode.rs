@@ -24,7 +24,13 @@ pub fn tags_source(source_count: usize) -> bool {
 
 /// Appends delivered entry `i` of `batch` as one NDJSON line.
 pub fn ndjson_event(out: &mut Vec<u8>, batch: &Batch, i: usize) {
-    encode::ndjson_line(out, batch.event(i).0);
+    let json = batch.event(i).0;
+    if batch.formatted.is_none() && !batch.page.body.may_hold_line_breaks() {
+        // Slack's bytes from a checked page without a raw line break: one line as they are.
+        encode::ndjson_line_as_is(out, json);
+    } else {
+        encode::ndjson_line(out, json);
+    }
 }
 
 /// The whole batch as NDJSON: every delivered entry on its own line, in batch order.

@@ -65,6 +65,15 @@ pub fn ndjson_line(out: &mut Vec<u8>, entry: &[u8]) {
     out.push(b'\n');
 }
 
+/// Appends `entry` and '\n', for an entry known to hold no raw line break (one of a checked
+/// page whose scan saw none: [`crate::jsonscan::Body::may_hold_line_breaks`]).
+#[inline]
+pub fn ndjson_line_as_is(out: &mut Vec<u8>, entry: &[u8]) {
+    out.reserve(entry.len() + 1);
+    out.extend_from_slice(entry);
+    out.push(b'\n');
+}
+
 /// Whether `bytes` holds a '\n' or '\r'. Works on 32-byte blocks without early exit inside a
 /// block, which the compiler turns into vector compares.
 fn has_line_break(bytes: &[u8]) -> bool {

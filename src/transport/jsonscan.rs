@@ -35,6 +35,9 @@ pub struct PageScan {
     pub ok: Option<bool>,
     /// The `error` string (quotes included).
     pub error: Option<(usize, usize)>,
+    /// Whether a raw `\n` or `\r` appears anywhere (in accepted JSON that is whitespace between
+    /// tokens: strings cannot hold raw controls). Without one, every entry is already one line.
+    pub line_breaks: bool,
 }
 
 /// Why a body is not a page: the byte offset where reading stopped.
@@ -49,11 +52,13 @@ type Res<T> = Result<T, ScanError>;
 /// than the cache: reading entries again afterwards waits for memory once per entry).
 pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageScan> {
     let mut page = PageScan::default();
+    let mut breaks = false;
+    let lb = &mut breaks;
     let mut stack = Vec::new();
     let mut seen_meta = false;
-    let mut p = ws(t, 0);
+    let mut p = ws_lb(t, lb, 0);
     expect(t, p, b'{')?;
-    p = ws(t, p + 1);
+    p = ws_lb(t, lb, p + 1);
     if t.get(p) == Some(&b'}') {
         p += 1;
     } else {
@@ -62,9 +67,9 @@ pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageSc
         let mut seen_error = false;
         loop {
             let (ks, ke) = key(t, p)?;
-            p = ws(t, ke);
+            p = ws_lb(t, lb, ke);
             expect(t, p, b':')?;
-            p = ws(t, p + 1);
+            p = ws_lb(t, lb, p + 1);
             match &t[ks..ke] {
                 b"\"entries\"" => {
                     if std::mem::replace(&mut seen_entries, true) {
@@ -73,7 +78,7 @@ pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageSc
                     if let Some(e) = null(t, p) {
                         p = e;
                     } else {
-                        let (n, e) = elements(t, p, &mut stack, &mut on_entry)?;
+                        let (n, e) = elements(t, p, &mut stack, &mut on_entry, lb)?;
                         page.entries = Some(n);
                         p = e;
                     }
@@ -84,7 +89,7 @@ pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageSc
                     }
                     p = match null(t, p) {
                         Some(e) => e,
-                        None => metadata(t, p, &mut stack, &mut page.next_cursor)?,
+                        None => metadata(t, p, &mut stack, &mut page.next_cursor, lb)?,
                     };
                 }
                 b"\"ok\"" => {
@@ -115,11 +120,11 @@ pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageSc
                         }
                     };
                 }
-                _ => p = value(t, p, &mut stack)?,
+                _ => p = value(t, p, &mut stack, lb)?,
             }
-            p = ws(t, p);
+            p = ws_lb(t, lb, p);
             match t.get(p) {
-                Some(b',') => p = ws(t, p + 1),
+                Some(b',') => p = ws_lb(t, lb, p + 1),
                 Some(b'}') => {
                     p += 1;
                     break;
@@ -128,26 +133,33 @@ pub fn scan_page(t: &[u8], mut on_entry: impl FnMut(usize, usize)) -> Res<PageSc
             }
         }
     }
-    p = ws(t, p);
+    p = ws_lb(t, lb, p);
     if p != t.len() {
         return Err(ScanError(p));
     }
+    page.line_breaks = breaks;
     Ok(page)
 }
 
 /// `response_metadata`: an object whose `next_cursor` (a string or null) is kept.
-fn metadata(t: &[u8], mut p: usize, stack: &mut Vec<u8>, cursor: &mut Option<(usize, usize)>) -> Res<usize> {
+fn metadata(
+    t: &[u8],
+    mut p: usize,
+    stack: &mut Vec<u8>,
+    cursor: &mut Option<(usize, usize)>,
+    lb: &mut bool,
+) -> Res<usize> {
     expect(t, p, b'{')?;
-    p = ws(t, p + 1);
+    p = ws_lb(t, lb, p + 1);
     if t.get(p) == Some(&b'}') {
         return Ok(p + 1);
     }
     let mut seen = false;
     loop {
         let (ks, ke) = key(t, p)?;
-        p = ws(t, ke);
+        p = ws_lb(t, lb, ke);
         expect(t, p, b':')?;
-        p = ws(t, p + 1);
+        p = ws_lb(t, lb, p + 1);
         if &t[ks..ke] == b"\"next_cursor\"" {
             if std::mem::replace(&mut seen, true) {
                 return Err(ScanError(ks));
@@ -161,11 +173,11 @@ fn metadata(t: &[u8], mut p: usize, stack: &mut Vec<u8>, cursor: &mut Option<(us
                 p = e;
             }
         } else {
-            p = value(t, p, stack)?;
+            p = value(t, p, stack, lb)?;
         }
-        p = ws(t, p);
+        p = ws_lb(t, lb, p);
         match t.get(p) {
-            Some(b',') => p = ws(t, p + 1),
+            Some(b',') => p = ws_lb(t, lb, p + 1),
             Some(b'}') => return Ok(p + 1),
             _ => return Err(ScanError(p)),
         }
@@ -179,20 +191,21 @@ fn elements(
     mut p: usize,
     stack: &mut Vec<u8>,
     on_element: &mut impl FnMut(usize, usize),
+    lb: &mut bool,
 ) -> Res<(usize, usize)> {
     expect(t, p, b'[')?;
     let mut n = 0;
-    p = ws(t, p + 1);
+    p = ws_lb(t, lb, p + 1);
     if t.get(p) == Some(&b']') {
         return Ok((n, p + 1));
     }
     loop {
-        let e = value(t, p, stack)?;
+        let e = value(t, p, stack, lb)?;
         on_element(p, e);
         n += 1;
-        p = ws(t, e);
+        p = ws_lb(t, lb, e);
         match t.get(p) {
-            Some(b',') => p = ws(t, p + 1),
+            Some(b',') => p = ws_lb(t, lb, p + 1),
             Some(b']') => return Ok((n, p + 1)),
             _ => return Err(ScanError(p)),
         }
@@ -236,26 +249,46 @@ pub fn ws(t: &[u8], mut p: usize) -> usize {
     p
 }
 
+/// [`ws`] that also notes a raw line break in `lb`. Compact JSON (Slack's) has no whitespace:
+/// one compare (every whitespace byte is at most `' '`) settles the common case.
+#[inline(always)]
+fn ws_lb(t: &[u8], lb: &mut bool, p: usize) -> usize {
+    match t.get(p) {
+        Some(&c) if c > b' ' => p,
+        _ => ws_lb_run(t, lb, p),
+    }
+}
+
+#[inline(never)]
+fn ws_lb_run(t: &[u8], lb: &mut bool, mut p: usize) -> usize {
+    while let Some(&c @ (b' ' | b'\n' | b'\r' | b'\t')) = t.get(p) {
+        *lb |= c == b'\n' || c == b'\r';
+        p += 1;
+    }
+    p
+}
+
 /// The position after the JSON value that starts at `t[p]` (no leading space), checked whole:
 /// RFC 8259 and UTF-8. Nesting is followed on `stack` (cleared first), not on the call stack,
-/// so any depth is read; the caller bounds the input's size.
-pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>) -> Res<usize> {
+/// so any depth is read; the caller bounds the input's size. A raw line break in the whitespace
+/// sets `lb`.
+pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>, lb: &mut bool) -> Res<usize> {
     stack.clear();
     'value: loop {
         match t.get(p) {
             Some(b'"') => p = string(t, p)?,
             Some(b'{') => {
-                p = ws(t, p + 1);
+                p = ws_lb(t, lb, p + 1);
                 if t.get(p) == Some(&b'}') {
                     p += 1;
                 } else {
                     stack.push(b'}');
-                    p = member_key(t, p)?;
+                    p = member_key(t, p, lb)?;
                     continue 'value;
                 }
             }
             Some(b'[') => {
-                p = ws(t, p + 1);
+                p = ws_lb(t, lb, p + 1);
                 if t.get(p) == Some(&b']') {
                     p += 1;
                 } else {
@@ -274,12 +307,12 @@ pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>) -> Res<usize> {
             let Some(&close) = stack.last() else {
                 return Ok(p);
             };
-            p = ws(t, p);
+            p = ws_lb(t, lb, p);
             match t.get(p) {
                 Some(b',') => {
-                    p = ws(t, p + 1);
+                    p = ws_lb(t, lb, p + 1);
                     if close == b'}' {
-                        p = member_key(t, p)?;
+                        p = member_key(t, p, lb)?;
                     }
                     continue 'value;
                 }
@@ -295,11 +328,11 @@ pub fn value(t: &[u8], mut p: usize, stack: &mut Vec<u8>) -> Res<usize> {
 
 /// `"key" :` at `t[p]`, and the space after the colon: the position of the member's value.
 #[inline(always)]
-fn member_key(t: &[u8], p: usize) -> Res<usize> {
+fn member_key(t: &[u8], p: usize, lb: &mut bool) -> Res<usize> {
     let (_, e) = key(t, p)?;
-    let p = ws(t, e);
+    let p = ws_lb(t, lb, e);
     expect(t, p, b':')?;
-    Ok(ws(t, p + 1))
+    Ok(ws_lb(t, lb, p + 1))
 }
 
 /// The position just after the value at `t[p]` in text that was checked already (an entry of a
@@ -390,7 +423,11 @@ pub fn string(t: &[u8], p: usize) -> Res<usize> {
         p += special(t.get(p..).unwrap_or_default());
         match t.get(p) {
             Some(b'"') => return Ok(p + 1),
-            Some(b'\\') => p = escape(t, p)?.1,
+            // A one-character escape (Slack writes every `/` as `\/`) needs no decoding here.
+            Some(b'\\') => match t.get(p + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p += 2,
+                _ => p = escape(t, p)?.1,
+            },
             Some(0x80..) => p = string_run(t, p)?,
             Some(_) => return Err(ScanError(p)),
             None => return Err(ScanError(t.len())),
@@ -563,11 +600,13 @@ pub struct Body {
     bytes: Vec<u8>,
     /// Only this module sets it, and only after `scan_page` accepted `bytes`.
     utf8: bool,
+    /// `scan_page` saw a raw line break (whitespace between tokens).
+    line_breaks: bool,
 }
 
 impl From<Vec<u8>> for Body {
     fn from(bytes: Vec<u8>) -> Body {
-        Body { bytes, utf8: false }
+        Body { bytes, utf8: false, line_breaks: true }
     }
 }
 
@@ -586,7 +625,7 @@ impl Body {
         mut on_entry: impl FnMut(&[u8], usize, usize),
     ) -> Result<(Body, PageScan), (Vec<u8>, ScanError)> {
         match scan_page(&bytes, |s, e| on_entry(&bytes, s, e)) {
-            Ok(scan) => Ok((Body { bytes, utf8: true }, scan)),
+            Ok(scan) => Ok((Body { bytes, utf8: true, line_breaks: scan.line_breaks }, scan)),
             Err(e) => Err((bytes, e)),
         }
     }
@@ -605,6 +644,13 @@ impl Body {
         } else {
             self.bytes.get(range).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
         }
+    }
+
+    /// Whether an entry of this body may hold a raw line break: false only for a checked body
+    /// without one (so each entry is one line as it is, and NDJSON needs no compacting).
+    #[inline]
+    pub fn may_hold_line_breaks(&self) -> bool {
+        !self.utf8 || self.line_breaks
     }
 
     /// The bytes, to be read into again.
@@ -639,6 +685,27 @@ mod tests {
         assert_eq!(nulls, PageScan::default());
         let err = scan_page(br#"{"ok":false,"error":"invalid_auth"}"#, |_, _| {}).unwrap();
         assert_eq!((err.ok, err.error.map(|(a, b)| b - a)), (Some(false), Some(14)));
+    }
+
+    /// A raw line break is seen wherever whitespace may hold one, and only there: an escaped
+    /// `\n` inside a string is not one. A body the scanner did not check may hold one.
+    #[test]
+    fn raw_line_breaks_are_noted() {
+        let breaks = |b: &[u8]| scan_page(b, |_, _| {}).unwrap().line_breaks;
+        assert!(!breaks(br#"{"entries":[{"a":"x\ny\r","b":[1, 2]}],"ok":true}"#));
+        for page in [
+            &b"{\"entries\":[{\"a\":1,\n\"b\":2}]}"[..],
+            b"{\"entries\":[{\"a\":[1\r]}]}",
+            b"{\"entries\":[{\"a\" :\n1}]}",
+            b"{\"entries\":[1]\n,\"ok\":true}",
+            b"{\"response_metadata\":{\"next_cursor\":\n\"\"}}",
+            b"{\"entries\":[1]}\n",
+        ] {
+            assert!(breaks(page), "{:?}", String::from_utf8_lossy(page));
+        }
+        let (body, _) = Body::scan_page(br#"{"entries":[{"a":"x\ny"}]}"#.to_vec(), |_, _, _| {}).unwrap();
+        assert!(!body.may_hold_line_breaks());
+        assert!(Body::from(b"{}".to_vec()).may_hold_line_breaks());
     }
 
     #[test]

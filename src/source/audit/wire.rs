@@ -189,12 +189,18 @@ fn scan_keys(t: &[u8]) -> Option<Keys> {
                 if k.date_create.is_some() {
                     return None;
                 }
-                let e = t[p..].iter().position(|c| !matches!(c, b'-' | b'0'..=b'9')).map_or(t.len(), |n| p + n);
-                if matches!(t.get(e), Some(b'.' | b'e' | b'E')) {
+                // A plain non-negative integer, read digit by digit. A negative second (refused
+                // with a message), a fraction, an exponent or an overflow: the serde path.
+                let mut e = p;
+                let mut n: i64 = 0;
+                while let Some(&c @ b'0'..=b'9') = t.get(e) {
+                    n = n.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+                    e += 1;
+                }
+                if e == p || matches!(t.get(e), Some(b'.' | b'e' | b'E')) {
                     return None;
                 }
-                // A negative second goes to the serde path, which refuses it with a message.
-                k.date_create = Some(std::str::from_utf8(&t[p..e]).ok()?.parse::<i64>().ok().filter(|n| *n >= 0)?);
+                k.date_create = Some(n);
                 p = e;
             }
             _ => p = jsonscan::skip_value(t, p, usize::MAX)?,

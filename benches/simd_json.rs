@@ -1,0 +1,126 @@
+//! The collector's one JSON pass (`src/jsonscan.rs`) next to a SIMD JSON parser, sonic-rs, on
+//! the same 9,999-entry pages of both simulator datasets (issue 23): what checking a page and
+//! finding its entries costs each.
+//!
+//! Run: `cargo bench --bench simd_json`. Times are the thread's CPU time, best of `RUNS` (and
+//! the median), as in `benches/floor.rs`.
+
+use slack_audit::transport::jsonscan::scan_page;
+use slack_audit_sim::{Dataset, Sim, SimConfig};
+use sonic_rs::JsonValueTrait;
+use std::hint::black_box;
+
+const ENTRIES: u32 = 9_999;
+const RUNS: usize = 15;
+
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn measure(mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let mut t: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let t0 = thread_cpu();
+            f();
+            thread_cpu() - t0
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[0], t[RUNS / 2])
+}
+
+fn page(dataset: Dataset) -> Vec<u8> {
+    let sim = Sim::start(SimConfig {
+        events: ENTRIES as usize,
+        gzip: false,
+        max_calls_per_minute: 0,
+        dataset,
+        ..Default::default()
+    })
+    .expect("simulator starts");
+    let url = format!("{}/logs?oldest=0&limit={ENTRIES}", sim.audit_url());
+    let body = ureq::get(&url)
+        .header("Authorization", format!("Bearer {}", sim.token()))
+        .call()
+        .expect("page")
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .expect("page body");
+    sim.shutdown();
+    body
+}
+
+/// sonic-rs the way the collector would use it: the top-level object lazily, `entries` as a
+/// lazy array whose elements are checked and handed over as raw spans.
+fn sonic_entries(body: &[u8]) -> usize {
+    let mut n = 0;
+    for member in sonic_rs::to_object_iter(body) {
+        let (key, value) = member.expect("valid page");
+        if key == "entries" {
+            for e in sonic_rs::to_array_iter(value.as_raw_str()) {
+                black_box(e.expect("valid entry").as_raw_str().len());
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn main() {
+    for (name, dataset) in [("classic", Dataset::Classic), ("varied", Dataset::Varied)] {
+        let body = page(dataset);
+        let mut spans = 0;
+        assert!(scan_page(&body, |_, _| spans += 1).is_ok());
+        assert_eq!(spans, ENTRIES as usize);
+        assert_eq!(sonic_entries(&body), ENTRIES as usize);
+        let cases: Vec<(&str, (f64, f64))> = vec![
+            (
+                "jsonscan::scan_page (check + entry spans)",
+                measure(|| {
+                    let mut n = 0usize;
+                    black_box(scan_page(black_box(&body), |_, _| n += 1).is_ok());
+                    black_box(n);
+                }),
+            ),
+            (
+                "sonic-rs lazy: object iter + entries array iter",
+                measure(|| {
+                    black_box(sonic_entries(black_box(&body)));
+                }),
+            ),
+            (
+                "sonic-rs from_slice::<Value> (whole DOM)",
+                measure(|| {
+                    let v: sonic_rs::Value = sonic_rs::from_slice(black_box(&body)).expect("valid");
+                    black_box(v.get("entries").map(|e| e.is_array()));
+                }),
+            ),
+            (
+                "serde_json from_slice::<IgnoredAny>",
+                measure(|| {
+                    black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).is_ok());
+                }),
+            ),
+        ];
+        println!(
+            "{name} page: {ENTRIES} entries, {} bytes ({:.0} each); thread CPU, best of {RUNS} (median)",
+            body.len(),
+            body.len() as f64 / f64::from(ENTRIES)
+        );
+        for (case, (best, median)) in cases {
+            println!(
+                "{case:<50} {:>8.3} ms {:>7.0} MB/s   (median {:.3} ms)",
+                best * 1e3,
+                body.len() as f64 / 1e6 / best,
+                median * 1e3
+            );
+        }
+        println!();
+    }
+}
