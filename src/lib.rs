@@ -72,6 +72,7 @@ internal_modules!(
     http,
     inflate,
     jsonscan,
+    net,
     sequence,
     signal,
     slack,
