@@ -1129,6 +1129,29 @@ mod tests {
     }
 
     #[test]
+    fn the_proxy_password_is_a_secret_and_never_echoed() {
+        let c = cfg(&[("proxy", "http://alice:s%40cret-canary@proxy.corp:3128/"), ("no_proxy", ".corp")]).unwrap();
+        let p = c.proxy.as_ref().unwrap();
+        assert_eq!((p.https, p.host.as_str(), p.port, p.user.as_deref()), (false, "proxy.corp", 3128, Some("alice")));
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("s@cret-canary"));
+        assert_eq!(p.to_string(), "http://alice:***@proxy.corp:3128");
+        assert!(!format!("{c:?}").contains("canary"), "{c:?}");
+        assert_eq!(c.no_proxy.as_deref(), Some(".corp"));
+        assert_eq!(cfg(&[("proxy", "https://p.example")]).unwrap().proxy.unwrap().port, 443);
+        assert!(cfg(&[("proxy", "")]).unwrap().proxy.is_none());
+        for bad in [
+            "socks5://u:pw-canary@h:1",
+            "http://u:pw-canary@h:port",
+            "http://u:pw-canary@/",
+            "u:pw-canary@h:1",
+            "http://u:pw-canary@h:1/path",
+        ] {
+            let m = cfg(&[("proxy", bad)]).unwrap_err().into_message();
+            assert!(m.starts_with("option `proxy`: invalid value") && !m.contains("canary"), "{bad}: {m}");
+        }
+    }
+
+    #[test]
     fn missing_token_says_what_to_set() {
         let c = cfg(&[("token_env", "SLACK_AUDIT_TEST_UNSET_VAR")]).unwrap();
         let e = c.resolve_token().unwrap_err();
