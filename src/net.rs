@@ -103,7 +103,7 @@ impl Network {
             trust.push_str(&format!(" and ca_file {} ({added} certificate{})", path.display(), plural(added)));
         }
         if cfg.tls_insecure {
-            trust = "nothing: tls_insecure=true, certificates are NOT verified".into();
+            trust = "no certificate at all (tls_insecure)".into();
         }
         let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
