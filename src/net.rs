@@ -416,6 +416,13 @@ pub(crate) fn classify(e: ureq::Error, url: &str, net: &Network) -> HttpError {
     let transient = |step, message| HttpError::Transient { step, message };
     match e {
         ureq::Error::Timeout(t) => transient(Step::Http, format!("request timed out ({t})")),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => match net.proxied(url) {
+            Some(p) => transient(
+                Step::Connect,
+                format!("network error: the proxy {}:{} refused the connection ({io})", p.host(), p.port()),
+            ),
+            None => transient(Step::Connect, format!("network error: {io}")),
+        },
         ureq::Error::Io(io) => transient(Step::Http, format!("network error: {io}")),
         ureq::Error::HostNotFound => match net.proxied(url) {
             Some(p) => transient(
