@@ -465,7 +465,7 @@ pub(crate) fn classify(e: ureq::Error, url: &str, net: &Network) -> HttpError {
             HttpError::Setup {
                 step: Step::Tls,
                 message: format!(
-                    "TLS: the certificate of {host} failed verification ({why:?}); it is {who}. If your network inspects TLS with a company CA, set `ca_file` to that CA's PEM file or install the CA in the system trust store (update-ca-certificates); trusting now {}",
+                    "the TLS certificate of {host} failed verification ({why:?}); it is {who}. If your network inspects TLS with a company CA, set `ca_file` to that CA's PEM file or install the CA in the system trust store (update-ca-certificates); trusting now {}",
                     net.trust
                 ),
             }
