@@ -2,8 +2,9 @@
 # Installs what the tests need, idempotently: Debian packages for the C tests (compiler,
 # valgrind, msgpack-c for the Fluent Bit host emulator's decoder, openssl for a self-signed
 # TLS server in the certificate-verification test, systemd for `systemd-analyze verify` of the
-# shipped unit, dpkg for `make deb`, jruby for the Logstash
-# pipe-input test on the runtime Logstash uses). Runs as root in CI; without
+# shipped unit, dpkg for `make deb`, jruby for the Logstash pipe-input test on the runtime
+# Logstash uses, stunnel4 and tinyproxy for the private-CA and authenticating-proxy test).
+# Runs as root in CI; without
 # root and without the packages it says what is missing and fails.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v jruby >/dev/null 2>&1 || need+=(jruby)
+command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)
+command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -62,6 +62,9 @@ pub enum Kind {
     Text { accepts: &'static str, valid: fn(&str) -> bool, required: bool, set: fn(&mut Config, Option<String>) },
     /// A point in time: Unix seconds, RFC 3339, or an age relative to now (`30d`).
     Time(fn(&mut Config, i64)),
+    /// An http:// or https:// proxy URL, optionally with `user:password@`; empty means unset.
+    /// The value is never echoed: it may hold a password.
+    Proxy(fn(&mut Config, Option<ProxyUrl>)),
 }
 
 fn any_text(_: &str) -> bool {
@@ -253,6 +256,27 @@ pub const OPTIONS: &[OptionSpec] = &[
         help: "document format: raw (each entry exactly as Slack sent it) or ecs (an Elastic Common Schema 8.x document, the entry under slack.*; see docs/ECS.md)",
     },
     OptionSpec {
+        name: "ca_file",
+        kind: Kind::Text { accepts: "a file path", valid: any_text, required: false, set: |c, v| c.ca_file = v.map(PathBuf::from) },
+        default: "",
+        computed_default: None,
+        help: "a PEM file of CA certificates to trust in addition to the system's trust store (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs), e.g. the company CA of a TLS-inspecting proxy",
+    },
+    OptionSpec {
+        name: "proxy",
+        kind: Kind::Proxy(|c, v| c.proxy = v),
+        default: "",
+        computed_default: None,
+        help: "the HTTP CONNECT proxy to reach Slack through, as http://[user:password@]host:port (the password is never logged); unset: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY from the environment",
+    },
+    OptionSpec {
+        name: "no_proxy",
+        kind: Kind::Text { accepts: "a comma list of host names, .domain suffixes, IP addresses or *", valid: any_text, required: false, set: |c, v| c.no_proxy = v },
+        default: "",
+        computed_default: None,
+        help: "hosts reached without the proxy, as NO_PROXY (example.com also covers its subdomains); unset: NO_PROXY from the environment",
+    },
+    OptionSpec {
         name: "tls_insecure",
         kind: Kind::Bool(|c, v| c.tls_insecure = v),
         default: "false",
@@ -281,6 +305,7 @@ impl OptionSpec {
             Kind::Time(_) => {
                 "Unix seconds, an RFC 3339 time (2024-01-31T00:00:00Z) or a relative age (30d, 12h, 90m)".into()
             }
+            Kind::Proxy(_) => "an http:// or https:// URL such as http://user:password@proxy.example.com:3128".into(),
         }
     }
 
@@ -351,6 +376,17 @@ impl OptionSpec {
                 }
             }
             Kind::Time(set) => set(c, parse_since(v, now).ok_or_else(|| invalid(v))?),
+            Kind::Proxy(set) if v.is_empty() => set(c, None),
+            Kind::Proxy(set) => set(
+                c,
+                Some(ProxyUrl::parse(v).map_err(|why| {
+                    Error::config(format!(
+                        "option `{key}`: invalid value {}: {why}; expected {}",
+                        ProxyUrl::shown(v),
+                        self.accepts()
+                    ))
+                })?),
+            ),
         }
         Ok(())
     }
@@ -414,6 +450,115 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
     }
+}
+
+/// The `proxy` option: a CONNECT proxy, its password a [`Secret`]. `Display` and `Debug` show
+/// `user:***@`, never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl ProxyUrl {
+    /// Parses `http[s]://[user[:password]@]host[:port][/]`; user and password may be
+    /// %-encoded. The error never holds the value.
+    pub fn parse(v: &str) -> Result<ProxyUrl, String> {
+        let (scheme, rest) = v.split_once("://").ok_or("no scheme (write http://host:port)")?;
+        let https = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return Err("only http:// and https:// proxies are supported".into()),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (userinfo, host_port) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        if host_port.contains('/') || host_port.contains('?') {
+            return Err("a proxy URL has no path".into());
+        }
+        let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+            let (h, after) = bracketed.split_once(']').ok_or("unclosed [ in the host")?;
+            (format!("[{h}]"), after.strip_prefix(':'))
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (host_port.to_string(), None),
+            }
+        };
+        if host.is_empty() || host == "[]" {
+            return Err("no host".into());
+        }
+        let port = match port {
+            Some(p) => p.parse::<u16>().map_err(|_| "the port is not a number from 1 to 65535".to_string())?,
+            None if https => 443,
+            None => 80,
+        };
+        let decode = |s: &str| percent_decode(s).ok_or_else(|| "bad %-encoding in the user or password".to_string());
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(u) => match u.split_once(':') {
+                Some((name, pw)) => (Some(decode(name)?), Some(Secret::new(decode(pw)?))),
+                None => (Some(decode(u)?), None),
+            },
+        };
+        Ok(ProxyUrl { https, host, port, user, password })
+    }
+
+    /// A proxy value as an error may show it: without what follows `user:`.
+    fn shown(v: &str) -> String {
+        if looks_like_token(v) {
+            return shown(v);
+        }
+        match v.rsplit_once('@') {
+            Some((before, host)) => {
+                let (scheme, userinfo) = before.split_once("://").unwrap_or(("", before));
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{:?}", format!("{scheme}://{user}:***@{host}"))
+            }
+            None => format!("{v:?}"),
+        }
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        let pw = if self.password.is_some() { ":***" } else { "" };
+        match &self.user {
+            Some(u) => write!(f, "{scheme}://{u}{pw}@{}:{}", self.host, self.port),
+            None if self.password.is_some() => write!(f, "{scheme}://***@{}:{}", self.host, self.port),
+            None => write!(f, "{scheme}://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyUrl({self})")
+    }
+}
+
+/// `%XX` decoding of a URL's user or password; `None` on a bad escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Where the token comes from, resolved lazily so `validate` can run without one.
@@ -481,6 +626,12 @@ pub struct Config {
     pub max_retries: u32,
     pub stall_warning_after: Option<Duration>,
     pub format: OutputFormat,
+    /// Extra CA certificates (PEM) to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// The proxy; `None`: the environment's, if any.
+    pub proxy: Option<ProxyUrl>,
+    /// The hosts reached without the proxy; `None`: `NO_PROXY` from the environment.
+    pub no_proxy: Option<String>,
     pub tls_insecure: bool,
 }
 
@@ -579,6 +730,9 @@ impl Config {
             max_retries: 0,
             stall_warning_after: None,
             format: OutputFormat::Raw,
+            ca_file: None,
+            proxy: None,
+            no_proxy: None,
             tls_insecure: false,
         }
     }
@@ -972,6 +1126,29 @@ mod tests {
         assert_eq!(out, format!("a\n{OPTIONS_DOC_BEGIN}\n{}{OPTIONS_DOC_END}\nb\n", options_markdown()));
         assert_eq!(splice_options_doc(&out).unwrap(), out);
         assert!(splice_options_doc("no markers").is_none());
+    }
+
+    #[test]
+    fn the_proxy_password_is_a_secret_and_never_echoed() {
+        let c = cfg(&[("proxy", "http://alice:s%40cret-canary@proxy.corp:3128/"), ("no_proxy", ".corp")]).unwrap();
+        let p = c.proxy.as_ref().unwrap();
+        assert_eq!((p.https, p.host.as_str(), p.port, p.user.as_deref()), (false, "proxy.corp", 3128, Some("alice")));
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("s@cret-canary"));
+        assert_eq!(p.to_string(), "http://alice:***@proxy.corp:3128");
+        assert!(!format!("{c:?}").contains("canary"), "{c:?}");
+        assert_eq!(c.no_proxy.as_deref(), Some(".corp"));
+        assert_eq!(cfg(&[("proxy", "https://p.example")]).unwrap().proxy.unwrap().port, 443);
+        assert!(cfg(&[("proxy", "")]).unwrap().proxy.is_none());
+        for bad in [
+            "socks5://u:pw-canary@h:1",
+            "http://u:pw-canary@h:port",
+            "http://u:pw-canary@/",
+            "u:pw-canary@h:1",
+            "http://u:pw-canary@h:1/path",
+        ] {
+            let m = cfg(&[("proxy", bad)]).unwrap_err().into_message();
+            assert!(m.starts_with("option `proxy`: invalid value") && !m.contains("canary"), "{bad}: {m}");
+        }
     }
 
     #[test]

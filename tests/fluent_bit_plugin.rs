@@ -224,6 +224,15 @@ fn plugin_option_list_matches_the_option_table() {
     std::fs::write(&token_file, format!("{}\n", sim.token())).unwrap();
     std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let state = dir.path().join("state");
+    let ca = dir.path().join("ca.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA", "-keyout"])
+        .arg(dir.path().join("ca.key"))
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .expect("openssl: run scripts/install-deps.sh");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     // A valid value for every option (not necessarily its default).
     let values: HashMap<&str, String> = [
         ("token", sim.token().to_string()),
@@ -249,6 +258,10 @@ fn plugin_option_list_matches_the_option_table() {
         ("max_retries", "3".into()),
         ("stall_warning_after", "1h".into()),
         ("format", "ecs".into()),
+        ("ca_file", ca.display().to_string()),
+        // A proxy that is not there, bypassed for the simulator.
+        ("proxy", "http://user:pw@127.0.0.1:1".into()),
+        ("no_proxy", "127.0.0.1".into()),
         ("tls_insecure", "false".into()),
     ]
     .into_iter()

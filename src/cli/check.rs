@@ -9,7 +9,7 @@ use slack_audit::probe;
 /// A live credential test that tells apart: no token, a refused token/scope/plan, and an
 /// unreachable or failing Slack; plus configured action names Slack does not know.
 pub fn check(cfg: &Config, ui: &mut Ui) -> i32 {
-    if let Err(e) = probe::check(cfg) {
+    if let Err(e) = probe::check_steps(cfg, &mut |line| println!("{line}")) {
         return exit::report(ui, &e);
     }
     println!("ok: the token can read the audit logs at {}", cfg.api_url);

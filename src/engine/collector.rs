@@ -13,7 +13,7 @@ use crate::store::budget_store::BudgetStore;
 use crate::config::{Config, Secret, Source};
 use crate::error::Error;
 use crate::transport::governor::{shared_budget, Budget, Clock, Jitter, RetryPolicy, SystemClock, Tier};
-use crate::transport::http::HttpClient;
+use crate::transport::http::{HttpClient, HttpError};
 use crate::engine::logs::{Level, LogQueue};
 use crate::engine::signal::StopSignal;
 use crate::source::slack::{ApiError, Page};
@@ -143,6 +143,8 @@ impl Collector {
         wall: Arc<dyn WallClock>,
     ) -> Result<Collector, Error> {
         let token = cfg.resolve_token()?;
+        let http = HttpClient::new(&cfg)?;
+        logs.push(Level::Info, http.network_summary());
         let now = Instant::now();
         let unix_now = wall.unix();
         let streams = specs
@@ -163,7 +165,7 @@ impl Collector {
             server_time: ServerTime::default(),
             last_date: None,
             skew_warned: false,
-            http: HttpClient::new(cfg.timeout, cfg.tls_insecure),
+            http,
             audit_budget: TierBudget::new(&cfg, &cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
             web_budget: TierBudget::new(&cfg, &cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
             clock: SystemClock::new(),
@@ -416,7 +418,13 @@ impl Collector {
                     page
                 }),
                 Ok(resp) => Err(kind.classify(resp.status, resp.retry_after, &resp.body)),
-                Err(transport) => Err(ApiError::Transient(transport)),
+                Err(HttpError::Transient { message, .. }) => Err(ApiError::Transient(message)),
+                // A certificate that fails verification or a proxy that refuses: configuration,
+                // not an outage; one attempt, then stop (exit 2, which systemd does not restart).
+                Err(HttpError::Setup { message, .. }) => {
+                    self.with_stats(|s| s.last_error = Some(message.clone()));
+                    return Err(FetchError::Fatal(Error::config(message)));
+                }
             };
             match outcome {
                 Ok(page) => return Ok(page),

@@ -2,8 +2,11 @@
 //! (retrying belongs to the governor), HTTP statuses returned rather than raised so that a
 //! 429's Retry-After and a 4xx's JSON body stay readable.
 
+use crate::config::{Config, Secret};
+use crate::error::Error;
 use crate::transport::bodypool::BodyPool;
-use crate::config::Secret;
+pub use crate::transport::net::{HttpError, Step};
+use crate::transport::net::Network;
 use crate::transport::wallclock::parse_http_date;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,19 +34,40 @@ pub struct HttpClient {
     /// The compressed bytes of the last gzip answer, reused: a body is read whole, then
     /// inflated in one call ([`crate::transport::inflate`]).
     gz: Mutex<Vec<u8>>,
+    /// What is trusted and which proxy is used.
+    net: Network,
 }
 
 impl HttpClient {
-    pub fn new(timeout: Duration, tls_insecure: bool) -> HttpClient {
-        let tls = ureq::tls::TlsConfig::builder().disable_verification(tls_insecure).build();
+    /// A client for `cfg`'s network settings (`timeout`, `ca_file`, `proxy`, `no_proxy`,
+    /// `tls_insecure`). Errors are [`crate::error::ErrorKind::Config`]: `ca_file` unusable, a
+    /// proxy in the environment that is not an HTTP proxy.
+    pub fn new(cfg: &Config) -> Result<HttpClient, Error> {
+        let net = Network::new(cfg)?;
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(cfg.timeout))
             .http_status_as_error(false)
             .user_agent(concat!("slack-audit/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls)
+            .proxy(net.proxy.clone())
             .max_idle_connections(4)
             .build();
-        HttpClient { agent: config.into(), last_len: AtomicUsize::new(0), pool: Arc::default(), gz: Mutex::default() }
+        let agent = ureq::Agent::with_parts(
+            config,
+            crate::transport::net::connector(net.tls.clone()),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
+        Ok(HttpClient { agent, last_len: AtomicUsize::new(0), pool: Arc::default(), gz: Mutex::default(), net })
+    }
+
+    /// What this client trusts and which proxy it uses (file paths, no password), as the
+    /// startup log and `check` say it.
+    pub fn network_summary(&self) -> String {
+        self.net.summary()
+    }
+
+    /// The proxy a request to `url` goes through, shown without its password.
+    pub fn proxy_for(&self, url: &str) -> Option<String> {
+        self.net.proxied(url).map(crate::transport::net::shown_proxy)
     }
 
     /// Where pages built from this client's bodies give them back.
@@ -52,15 +76,24 @@ impl HttpClient {
     }
 
     /// GETs `url`, with the bearer token if given. Errors are transport failures (refused,
-    /// reset, timeout, truncated body), described without the token or headers.
-    pub fn get(&self, url: &str, token: Option<&Secret>) -> Result<HttpResponse, String> {
+    /// reset, timeout, truncated body: [`HttpError::Transient`]) or a refused certificate or a
+    /// refusing proxy ([`HttpError::Setup`]), described without the token, the proxy password or
+    /// headers.
+    pub fn get(&self, url: &str, token: Option<&Secret>) -> Result<HttpResponse, HttpError> {
+        self.get_inner(url, token).map_err(|e| match e {
+            Failure::Ureq(e) => crate::transport::net::classify(e, url, &self.net),
+            Failure::Body(message) => HttpError::Transient { step: Step::Http, message },
+        })
+    }
+
+    fn get_inner(&self, url: &str, token: Option<&Secret>) -> Result<HttpResponse, Failure> {
         // ureq is built without its gzip feature: the body arrives as sent and is inflated
         // whole here, which is much cheaper than ureq's streaming decoder.
         let mut req = self.agent.get(url).header("Accept", "application/json").header("Accept-Encoding", "gzip");
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {}", t.expose()));
         }
-        let mut resp = req.call().map_err(describe)?;
+        let mut resp = req.call().map_err(Failure::Ureq)?;
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).and_then(parse_http_date);
@@ -75,7 +108,7 @@ impl HttpClient {
         let body = match encoding.as_deref() {
             None | Some("") | Some("identity") => {
                 let mut body = self.pool.take(expected.unwrap_or_else(guess).min(64 * 1024 * 1024));
-                read_body(&mut resp, &mut body)?;
+                read_body(&mut resp, &mut body).map_err(Failure::Body)?;
                 body
             }
             Some("gzip") | Some("x-gzip") => {
@@ -94,14 +127,14 @@ impl HttpClient {
                 }
                 if let Err(e) = inflated {
                     self.pool.give(body);
-                    return Err(e);
+                    return Err(Failure::Body(e));
                 }
                 body
             }
             Some(other) => {
-                return Err(format!(
+                return Err(Failure::Body(format!(
                 "Slack answered with Content-Encoding {other:?}, which slack-audit did not ask for and cannot decode"
-            ))
+            )))
             }
         };
         if status == 200 {
@@ -122,14 +155,10 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, into: &mut Vec<u8>) ->
         .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", into.len()))
 }
 
-fn describe(e: ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(t) => format!("request timed out ({t})"),
-        ureq::Error::Io(io) => format!("network error: {io}"),
-        ureq::Error::HostNotFound => "host not found (check api_url and DNS)".to_string(),
-        ureq::Error::ConnectionFailed => "connection failed".to_string(),
-        other => format!("HTTP error: {other}"),
-    }
+/// A failed request before it is classified.
+enum Failure {
+    Ureq(ureq::Error),
+    Body(String),
 }
 
 /// Parses a `Retry-After` header: seconds (Slack's form); anything else is ignored.
