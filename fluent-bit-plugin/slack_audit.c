@@ -549,6 +549,7 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
     case SLACK_AUDIT_INTERRUPTED:
     case SLACK_AUDIT_TRANSIENT: return 0;
     case SLACK_AUDIT_PERMANENT:
+    case SLACK_AUDIT_CONFIG: /* a certificate or proxy that refused: sticky, like PERMANENT */
         in->failed = 1;
         plog(in, FLB_ERROR, "collecting stopped until restart: %s", err);
         return 0;

@@ -197,7 +197,8 @@ slack_audit_status slack_audit_new(const char *config_json,
 // Ownership: the batch belongs to the caller until freed; it stays valid after `ack`.
 // Thread safety: calls on one handle are serialized (a second concurrent call waits).
 // Errors: `SLACK_AUDIT_INTERRUPTED`, `SLACK_AUDIT_PERMANENT` (sticky; the message says what
-// to fix), `SLACK_AUDIT_TRANSIENT` (reported once per failed attempt; collecting continues),
+// to fix), `SLACK_AUDIT_CONFIG` (sticky: a server certificate that failed verification or a
+// proxy that refused; the message names the issuer or the proxy), `SLACK_AUDIT_TRANSIENT` (reported once per failed attempt; collecting continues),
 // `SLACK_AUDIT_TOO_MANY_PENDING`, `SLACK_AUDIT_STATE`, handle errors.
 slack_audit_status slack_audit_collect(struct slack_audit *h,
                                        uint32_t timeout_ms,

@@ -187,6 +187,21 @@ fn errors_exit_non_zero_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("`limit`") && err.contains("1 to 9999"), "{err}");
+
+    // Nothing listens: `--once` gives up with 75, says so once and says what to do.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_slack-audit"))
+        .args(["run", "--once", "--max-retries", "1", "--api-url", &format!("http://127.0.0.1:{port}/audit/v1")])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("SLACK_AUDIT_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("giving up after 2 attempts")).count(), 1, "said twice: {err}");
+    assert!(err.contains("run again later"), "{err}");
 }
 
 /// `--config FILE` is read and flags override it; unknown keys are named.

@@ -264,6 +264,7 @@ fn a_private_ca_and_an_authenticating_proxy() {
     );
     assert!(err.contains("ca_file") && err.contains("update-ca-certificates"), "{err}");
     assert!(!err.contains("retry 1/"), "a certificate failure was retried: {err}");
+    assert_eq!(err.lines().filter(|l| l.contains("failed verification")).count(), 1, "said twice: {err}");
     let out = net.cli(&["check", "--api-url", &net.api_url()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

@@ -120,13 +120,14 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
             Err(e) => match e.kind() {
                 // A later attempt may succeed: the worker keeps trying, `--once` ends here.
                 ErrorKind::Transient if !once => {}
+                // The collection already queued the error as a log line: add only what to do.
                 ErrorKind::Transient => {
                     print_logs(&collection, ui);
-                    let e = Error::transient(format!("{e}; progress so far is saved, run again later"));
-                    break exit::report(ui, &e);
+                    ui.log(Level::Info, "progress so far is saved; run again later");
+                    break exit::code(e.kind());
                 }
                 // The collection already queued the error as a log line.
-                ErrorKind::Refused => {
+                ErrorKind::Refused | ErrorKind::Config => {
                     print_logs(&collection, ui);
                     break exit::code(e.kind());
                 }

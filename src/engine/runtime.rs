@@ -345,7 +345,8 @@ impl Collection {
 
     /// Waits up to `timeout` for the next batch with entries to deliver. Pages whose entries
     /// were all duplicates are made durable here without being handed over.
-    /// Errors: [`ErrorKind::Refused`] (sticky: every later call returns it),
+    /// Errors: [`ErrorKind::Refused`] and [`ErrorKind::Config`] (a certificate or proxy that
+    /// refused; both sticky: every later call returns it),
     /// [`ErrorKind::Transient`] (once per failed attempt; the worker keeps trying),
     /// [`ErrorKind::State`], [`ErrorKind::TooManyPending`].
     pub fn collect(&mut self, timeout: Duration) -> Result<Collected, Error> {
@@ -369,7 +370,8 @@ impl Collection {
                 }
                 Taken::Msg(Msg::Failed(e)) => {
                     self.logs.push(Level::Error, e.to_string());
-                    if e.kind() == ErrorKind::Refused {
+                    // The worker has ended: without this, later calls would just time out.
+                    if matches!(e.kind(), ErrorKind::Refused | ErrorKind::Config) {
                         self.failed = Some(e.clone());
                     }
                     return Err(e);
