@@ -68,8 +68,13 @@ pub fn run(cfg: Config, once: bool, metrics: Option<std::net::SocketAddr>, ui: &
         }
         ui.tick(&collection.stats());
         match collection.collect(Duration::from_millis(250)) {
-            Ok(Collected::Batch(batch)) => {
-                if let Err(e) = write_batch(&mut *out, &mut buf, &batch, &room) {
+            Ok(Collected::Batch(mut batch)) => {
+                let written = match write_in_place(&mut *out, &mut batch, &room) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => write_batch(&mut *out, &mut buf, &batch, &room),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     // The reader went away: nothing of this batch is acknowledged, so the next
                     // run delivers it again.
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -230,6 +235,71 @@ fn write_batch(
     out.write_all(buf)?;
     buf.clear();
     out.flush()
+}
+
+/// [`write_batch`] for a batch whose lines are its entries' bytes as they are: the page's own
+/// bytes are made to hold the lines ([`batch_encode::ndjson_in_place`]) and go out from there
+/// with writev(2), one part per run of consecutive lines, instead of being copied into `buf`
+/// first (77 MB per 100,000 varied events: that memcpy was about 6 % of the run's CPU samples).
+/// False when the batch is not such a batch (nothing written).
+///
+/// The same rule as `buf`'s writes: each writev holds whole lines, at most `room()` bytes of
+/// them (a longer line goes alone). On a pipe, writev and write(2) are one code path in the
+/// kernel (pipe_write over an iov_iter; write(2) is its one-part case), and the atomicity and
+/// sleeping decisions look only at the total length: a writev that fits in the pipe's free room
+/// is copied whole before it returns, one of at most PIPE_BUF bytes is atomic, exactly as a
+/// write of the same bytes. So a kill -9 cuts no line this way either.
+fn write_in_place(out: &mut impl Write, batch: &mut Batch, room: &dyn Fn() -> usize) -> std::io::Result<bool> {
+    use std::io::IoSlice;
+    if !batch_encode::ndjson_in_place(batch) {
+        return Ok(false);
+    }
+    let batch = &*batch;
+    let body: &[u8] = &batch.page.body;
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < batch.len() {
+        let chunk = room();
+        let mut bytes = 0;
+        spans.clear();
+        while i < batch.len() {
+            let line = batch_encode::ndjson_line_span(batch, i);
+            if bytes > 0 && bytes + line.len() > chunk {
+                break;
+            }
+            let joins = spans.last().is_some_and(|run| run.end == line.start);
+            if !joins && spans.len() == IOV_MAX {
+                break;
+            }
+            bytes += line.len();
+            match spans.last_mut() {
+                Some(run) if joins => run.end = line.end,
+                _ => spans.push(line),
+            }
+            i += 1;
+        }
+        let mut parts: Vec<IoSlice<'_>> = spans.iter().map(|r| IoSlice::new(&body[r.clone()])).collect();
+        write_all_vectored(out, &mut parts)?;
+    }
+    out.flush()?;
+    Ok(true)
+}
+
+/// Parts of one writev: Linux's IOV_MAX (a longer list is refused with EINVAL).
+const IOV_MAX: usize = 1024;
+
+/// Writes every byte of `parts` (write_all for writev; std's is unstable). A short write
+/// resumes where it stopped.
+fn write_all_vectored(out: &mut impl Write, mut parts: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
+    while !parts.is_empty() {
+        match out.write_vectored(parts) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn print_logs(c: &Collection, ui: &mut Ui) {

@@ -22,10 +22,40 @@ pub fn tags_source(source_count: usize) -> bool {
     source_count > 1
 }
 
+/// Whether each NDJSON line of `batch` is its entry's bytes as they are (`batch.event(i).0`)
+/// followed by one `\n`: Slack's bytes (`format = raw`) from a checked page without a raw
+/// line break. A host may then write the lines straight from the page (`run` does, with writev).
+pub fn ndjson_as_is(batch: &Batch) -> bool {
+    batch.formatted.is_none() && !batch.page.body.may_hold_line_breaks()
+}
+
+/// Makes the page's own bytes hold the batch's NDJSON lines when they are its entries as they
+/// are ([`ndjson_as_is`]): the separator after each delivered entry becomes its `\n`
+/// ([`crate::transport::jsonscan::Body::end_lines_at`]). Then line `i` is
+/// `batch.page.body[ndjson_line_span(batch, i)]`, and the lines of entries that follow each
+/// other in the page are contiguous: a host writes them without copying. False: nothing was
+/// changed (use [`ndjson_event`]). Entries' bytes never change, so [`ndjson_event`] and
+/// [`Batch::event`] still give the same bytes afterwards.
+pub fn ndjson_in_place(batch: &mut Batch) -> bool {
+    if !ndjson_as_is(batch) {
+        return false;
+    }
+    let page = &mut batch.page;
+    let entries = &page.entries;
+    page.body.end_lines_at(batch.deliver.iter().map(|&k| entries[k as usize].end))
+}
+
+/// Where delivered entry `i`'s NDJSON line lies in the page's bytes, once [`ndjson_in_place`]
+/// returned true.
+pub fn ndjson_line_span(batch: &Batch, i: usize) -> std::ops::Range<usize> {
+    let e = &batch.page.entries[batch.deliver[i] as usize];
+    e.start..e.end + 1
+}
+
 /// Appends delivered entry `i` of `batch` as one NDJSON line.
 pub fn ndjson_event(out: &mut Vec<u8>, batch: &Batch, i: usize) {
     let json = batch.event(i).0;
-    if batch.formatted.is_none() && !batch.page.body.may_hold_line_breaks() {
+    if ndjson_as_is(batch) {
         // Slack's bytes from a checked page without a raw line break: one line as they are.
         encode::ndjson_line_as_is(out, json);
     } else {

@@ -592,7 +592,8 @@ fn find_portable<const STRICT: bool>(s: &[u8]) -> usize {
 // A checked body
 
 /// A page body that [`Body::scan_page`] accepted, so valid UTF-8 as a whole (outside strings
-/// JSON is ASCII; inside, every byte was checked). The bytes cannot be changed once checked:
+/// JSON is ASCII; inside, every byte was checked). The bytes cannot be changed once checked
+/// (except by [`Body::end_lines_at`], which only turns ASCII separators into ASCII line breaks):
 /// they are read through `Deref<Target = [u8]>` and only given back whole by [`Body::into_vec`].
 /// A body made from unchecked bytes (`From<Vec<u8>>`) is read with a UTF-8 check instead.
 #[derive(Debug, Default)]
@@ -637,7 +638,8 @@ impl Body {
     pub fn text(&self, range: std::ops::Range<usize>) -> &str {
         if self.utf8 {
             // SAFETY: `utf8` is only true for bytes `scan_page` accepted, which are UTF-8 as a
-            // whole, and `bytes` cannot change afterwards (private, no `&mut` access). `get`
+            // whole, and `bytes` cannot change afterwards but by ASCII for ASCII (private, no
+            // `&mut` access; `end_lines_at`), which keeps them UTF-8. `get`
             // then checks the range's bounds and character boundaries, so whatever range a
             // caller passes, the result is UTF-8.
             unsafe { std::str::from_utf8_unchecked(&self.bytes) }.get(range).unwrap_or("")
@@ -651,6 +653,31 @@ impl Body {
     #[inline]
     pub fn may_hold_line_breaks(&self) -> bool {
         !self.utf8 || self.line_breaks
+    }
+
+    /// Puts a line break right after each span that ends at one of `ends` (exclusive ends of
+    /// entries), in place of the separator there, so that an entry and its break are one NDJSON
+    /// line of the body's own bytes (`body[start..end + 1]`), and the lines of consecutive
+    /// entries are one contiguous run: a host writes them without copying them first.
+    ///
+    /// `ends` must be ends of entries `scan_page` reported for these bytes. Only for a checked
+    /// body without raw line breaks, and only where the byte there is a separator between array
+    /// elements (`,`, `]` or a blank): otherwise, or for an end out of bounds, nothing is changed
+    /// and false is returned. Such bytes lie outside every entry
+    /// and are ASCII, as is the break: the body stays UTF-8 and every entry's bytes (ids, texts)
+    /// are the same; the body is no longer the page's JSON, which nothing reads again.
+    pub fn end_lines_at(&mut self, ends: impl Iterator<Item = usize> + Clone) -> bool {
+        if self.may_hold_line_breaks() {
+            return false;
+        }
+        let separator = |c: &u8| matches!(c, b',' | b']' | b' ' | b'\t');
+        if !ends.clone().all(|e| self.bytes.get(e).is_some_and(separator)) {
+            return false;
+        }
+        for e in ends {
+            self.bytes[e] = b'\n';
+        }
+        true
     }
 
     /// The bytes, to be read into again.
@@ -689,6 +716,28 @@ mod tests {
 
     /// A raw line break is seen wherever whitespace may hold one, and only there: an escaped
     /// `\n` inside a string is not one. A body the scanner did not check may hold one.
+    #[test]
+    fn lines_end_in_place_only_after_entries_of_a_checked_body() {
+        let page = br#"{"ok":true,"entries":[{"a":"x,y"},{"b":1} ,{"c":[2]}]}"#.to_vec();
+        let mut spans = Vec::new();
+        let (mut body, _) = Body::scan_page(page.clone(), |_, s, e| spans.push((s, e))).unwrap();
+        let ends = || spans.iter().map(|&(_, e)| e);
+        assert!(body.end_lines_at(ends()));
+        let lines: Vec<&[u8]> = spans.iter().map(|&(s, e)| &body[s..e + 1]).collect();
+        assert_eq!(lines, [&b"{\"a\":\"x,y\"}\n"[..], b"{\"b\":1}\n", b"{\"c\":[2]}\n"]);
+        assert!(!body.may_hold_line_breaks(), "the entries still hold no line break");
+        // A byte that is no separator (the `e` of `true`), or past the end: refused, and nothing
+        // is changed, not even at the good ends given with it.
+        let (mut body, _) = Body::scan_page(page.clone(), |_, _, _| {}).unwrap();
+        assert!(!body.end_lines_at([spans[0].1, 9].into_iter()), "9 is inside `true`");
+        assert!(!body.end_lines_at([page.len()].into_iter()));
+        assert_eq!(&body[..], &page[..]);
+        // Unchecked bytes are never changed.
+        let mut raw = Body::from(page.clone());
+        assert!(!raw.end_lines_at(ends()));
+        assert_eq!(&raw[..], &page[..]);
+    }
+
     #[test]
     fn raw_line_breaks_are_noted() {
         let breaks = |b: &[u8]| scan_page(b, |_, _| {}).unwrap().line_breaks;
