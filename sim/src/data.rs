@@ -804,6 +804,29 @@ impl World {
         String::from_utf8(v).expect("hex")
     }
 
+    /// Appends the start every entry of both datasets shares, in Slack's key order: `id`,
+    /// `date_create`, `action`, `actor`, and `entity` up to its object (`{"type":KIND,"KIND":`).
+    pub(crate) fn render_head(&self, out: &mut Vec<u8>, idx: u32, date: i64, action: &str, actor: u32, kind: Kind) {
+        out.extend_from_slice(b"{\"id\":\"");
+        self.write_id(out, idx);
+        out.extend_from_slice(b"\",\"date_create\":");
+        push_i64(out, date);
+        out.extend_from_slice(b",\"action\":\"");
+        out.extend_from_slice(action.as_bytes());
+        out.extend_from_slice(b"\",\"actor\":{\"type\":\"user\",\"user\":");
+        if actor == SLACK_USER {
+            out.extend_from_slice(&self.slack_user);
+        } else {
+            out.extend_from_slice(&self.users[actor as usize].json);
+        }
+        out.extend_from_slice(b"},\"entity\":{\"type\":\"");
+        let kind = kind.name().as_bytes();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\",\"");
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\":");
+    }
+
     /// Appends the compact JSON of entry `idx` created at `date`.
     pub(crate) fn render(&self, out: &mut Vec<u8>, idx: u32, date: i64) {
         if self.dataset == Dataset::Varied {
@@ -812,24 +835,7 @@ impl World {
         let a = self.attrs(idx);
         let action = &ACTIONS[a.action];
         let h = a.h;
-        out.extend_from_slice(b"{\"id\":\"");
-        self.write_id(out, idx);
-        out.extend_from_slice(b"\",\"date_create\":");
-        push_i64(out, date);
-        out.extend_from_slice(b",\"action\":\"");
-        out.extend_from_slice(action.name.as_bytes());
-        out.extend_from_slice(b"\",\"actor\":{\"type\":\"user\",\"user\":");
-        if a.actor == SLACK_USER {
-            out.extend_from_slice(&self.slack_user);
-        } else {
-            out.extend_from_slice(&self.users[a.actor as usize].json);
-        }
-        out.extend_from_slice(b"},\"entity\":{\"type\":\"");
-        let kind = action.kind.name().as_bytes();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(b"\",\"");
-        out.extend_from_slice(kind);
-        out.extend_from_slice(b"\":");
+        self.render_head(out, idx, date, action.name, a.actor, action.kind);
         if action.kind == Kind::Message {
             let ch = &self.channels[((h >> 3) % self.channels.len() as u64) as usize];
             out.extend_from_slice(b"{\"channel\":\"");

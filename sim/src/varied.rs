@@ -808,24 +808,7 @@ impl World {
         let a = self.attrs(idx);
         let action = &self.actions[a.action];
         let h = a.h;
-        out.extend_from_slice(b"{\"id\":\"");
-        self.write_id(out, idx);
-        out.extend_from_slice(b"\",\"date_create\":");
-        push_i64(out, date);
-        out.extend_from_slice(b",\"action\":\"");
-        out.extend_from_slice(action.name.as_bytes());
-        out.extend_from_slice(b"\",\"actor\":{\"type\":\"user\",\"user\":");
-        if a.actor == SLACK_USER {
-            out.extend_from_slice(&self.slack_user);
-        } else {
-            out.extend_from_slice(&self.users[a.actor as usize].json);
-        }
-        out.extend_from_slice(b"},\"entity\":{\"type\":\"");
-        let kind = action.kind.name().as_bytes();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(b"\",\"");
-        out.extend_from_slice(kind);
-        out.extend_from_slice(b"\":");
+        self.render_head(out, idx, date, action.name, a.actor, action.kind);
         if action.kind == Kind::Message {
             let ch = &self.channels[((h >> 3) % self.channels.len() as u64) as usize];
             let mut m = Obj::new(out);
