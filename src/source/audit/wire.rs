@@ -1,7 +1,7 @@
 //! `/audit/v1/logs`: building the query, reading a page without copying its entries, and the
 //! Audit Logs API's error answers.
 
-use crate::source::slack::{classify_answer, classify_error_code, percent_encode, ApiError, EntryRef, Page, Seconds, Text};
+use crate::source::slack::{classify_answer, classify_error_code, without_code, percent_encode, ApiError, EntryRef, Page, Seconds, Text};
 use crate::transport::jsonscan::{self, ws};
 use crate::source::audit::window::PageRequest;
 use serde::Deserialize;
@@ -230,22 +230,9 @@ fn plain_string(t: &[u8], p: usize) -> Option<(usize, usize)> {
 
 /// Classifies a non-200 answer (or a 200 with `ok: false`).
 pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
-    classify_answer(status, retry_after, body, classify_error_code, || without_code(status))
+    classify_answer(status, retry_after, body, classify_error_code, || without_code(status, "api_url", "/audit/v1"))
 }
 
-/// An answer of the Audit Logs API with no error code: 408 is a timeout; anything else points
-/// at the URL or the token.
-fn without_code(status: u16) -> ApiError {
-    if status == 408 {
-        return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
-    }
-    ApiError::Permanent {
-        code: format!("http_{status}"),
-        message: format!(
-            "Slack answered HTTP {status} without an error code; check api_url (it should end in /audit/v1) and the token"
-        ),
-    }
-}
 
 #[cfg(test)]
 mod tests {

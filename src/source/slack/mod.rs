@@ -188,6 +188,20 @@ pub(crate) struct ErrorWire<'a> {
     #[serde(borrow)]
     provided: Option<Cow<'a, str>>,
 }
+/// An answer without an error code: 408 is a timeout; anything else points at the URL (the
+/// option `url_option`, which should end in `url_end`) or the token.
+pub(crate) fn without_code(status: u16, url_option: &str, url_end: &str) -> ApiError {
+    if status == 408 {
+        return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
+    }
+    ApiError::Permanent {
+        code: format!("http_{status}"),
+        message: format!(
+            "Slack answered HTTP {status} without an error code; check {url_option} (it should end in {url_end}) and the token"
+        ),
+    }
+}
+
 /// What every endpoint does first with a failed answer (non-200, or 200 with `ok: false`): 429
 /// is the rate limit and any 5xx is transient, whatever the body says; otherwise Slack's `error`
 /// code, when the body has one, is read by the endpoint's `by_code`, and `without_code` says

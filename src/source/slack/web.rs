@@ -2,7 +2,7 @@
 //! an error whatever the HTTP status, and their tokens need the `admin` scope on a paid
 //! workspace rather than `auditlogs:read` on Enterprise Grid.
 
-use super::{classify_answer, classify_error_code, ApiError, ErrorWire, MetaWire};
+use super::{classify_answer, classify_error_code, without_code, ApiError, ErrorWire, MetaWire};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -41,22 +41,9 @@ pub(crate) fn web_envelope(body: &[u8]) -> Result<WebPageWire<'_>, ApiError> {
 /// As the audit API's `classify_failure` (src/source/audit/wire.rs), for `team.accessLogs` and `team.integrationLogs`, whose token
 /// needs the `admin` scope on a paid workspace rather than `auditlogs:read` on Enterprise Grid.
 pub fn classify_web_failure(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
-    classify_answer(status, retry_after, body, classify_web_error_code, || without_code(status))
+    classify_answer(status, retry_after, body, classify_web_error_code, || without_code(status, "web_api_url", "/api"))
 }
 
-/// An answer of the Web API with no error code: 408 is a timeout; anything else points at the
-/// URL or the token.
-fn without_code(status: u16) -> ApiError {
-    if status == 408 {
-        return ApiError::Transient("Slack answered HTTP 408 (request timeout); retrying".into());
-    }
-    ApiError::Permanent {
-        code: format!("http_{status}"),
-        message: format!(
-            "Slack answered HTTP {status} without an error code; check web_api_url (it should end in /api) and the token"
-        ),
-    }
-}
 
 fn classify_web_error_code(status: u16, code: &str, body: &[u8]) -> ApiError {
     let token_hint = "a user token (xoxp-…) of a workspace admin or owner with the `admin` scope";
