@@ -233,7 +233,6 @@ pub fn classify_failure(status: u16, retry_after: Option<Duration>, body: &[u8])
     classify_answer(status, retry_after, body, classify_error_code, || without_code(status, "api_url", "/audit/v1"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
