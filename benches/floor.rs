@@ -11,34 +11,12 @@ use serde::de::IgnoredAny;
 use slack_audit::source::audit::parse_audit_page;
 use slack_audit::transport::inflate::gunzip_into;
 use slack_audit::transport::jsonscan::scan_page;
-use slack_audit_sim::{Dataset, Sim, SimConfig};
+mod support;
+
+use slack_audit_sim::Dataset;
 use std::hint::black_box;
 use std::io::{Read, Write};
-
-const ENTRIES: u32 = 9_999;
-const RUNS: usize = 15;
-
-/// CPU time of the calling thread, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-/// Best and median thread CPU seconds of `RUNS` runs after one warm-up.
-fn measure(mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    let mut t: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let t0 = thread_cpu();
-            f();
-            thread_cpu() - t0
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[0], t[RUNS / 2])
-}
+use support::{measure, sim_page, ENTRIES, RUNS};
 
 /// The collector's inflater: libdeflate, whole body, output sized from the gzip trailer.
 fn inflate(gz: &[u8], out: &mut Vec<u8>) {
@@ -73,25 +51,7 @@ fn main() {
 /// One dataset's table; returns its JSON member.
 fn run(name: &str, dataset: Dataset, level: u32) -> String {
     // One real page of the simulator, uncompressed, then gzipped at `level`.
-    let sim = Sim::start(SimConfig {
-        events: ENTRIES as usize,
-        gzip: false,
-        max_calls_per_minute: 0,
-        dataset,
-        ..Default::default()
-    })
-    .expect("simulator starts");
-    let url = format!("{}/logs?oldest=0&limit={ENTRIES}", sim.audit_url());
-    let body = ureq::get(&url)
-        .header("Authorization", format!("Bearer {}", sim.token()))
-        .call()
-        .expect("page")
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .expect("page body");
-    sim.shutdown();
+    let body = sim_page(dataset);
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
     enc.write_all(&body).unwrap();
     let gz = enc.finish().unwrap();

@@ -6,55 +6,12 @@
 //! the median), as in `benches/floor.rs`.
 
 use slack_audit::transport::jsonscan::scan_page;
-use slack_audit_sim::{Dataset, Sim, SimConfig};
+mod support;
+
+use slack_audit_sim::Dataset;
 use sonic_rs::JsonValueTrait;
 use std::hint::black_box;
-
-const ENTRIES: u32 = 9_999;
-const RUNS: usize = 15;
-
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-fn measure(mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    let mut t: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let t0 = thread_cpu();
-            f();
-            thread_cpu() - t0
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[0], t[RUNS / 2])
-}
-
-fn page(dataset: Dataset) -> Vec<u8> {
-    let sim = Sim::start(SimConfig {
-        events: ENTRIES as usize,
-        gzip: false,
-        max_calls_per_minute: 0,
-        dataset,
-        ..Default::default()
-    })
-    .expect("simulator starts");
-    let url = format!("{}/logs?oldest=0&limit={ENTRIES}", sim.audit_url());
-    let body = ureq::get(&url)
-        .header("Authorization", format!("Bearer {}", sim.token()))
-        .call()
-        .expect("page")
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .expect("page body");
-    sim.shutdown();
-    body
-}
+use support::{measure, sim_page, ENTRIES, RUNS};
 
 /// sonic-rs the way the collector would use it: the top-level object lazily, `entries` as a
 /// lazy array whose elements are checked and handed over as raw spans.
@@ -74,7 +31,7 @@ fn sonic_entries(body: &[u8]) -> usize {
 
 fn main() {
     for (name, dataset) in [("classic", Dataset::Classic), ("varied", Dataset::Varied)] {
-        let body = page(dataset);
+        let body = sim_page(dataset);
         let mut spans = 0;
         assert!(scan_page(&body, |_, _| spans += 1).is_ok());
         assert_eq!(spans, ENTRIES as usize);
