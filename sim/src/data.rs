@@ -434,8 +434,8 @@ pub(crate) fn slack_id(seed: u64, prefix: &str, kind: u64, n: u64, taken: &mut H
     }
 }
 
-fn obj(fields: &[(&str, &str)]) -> Vec<u8> {
-    // Values are already JSON (quoted strings, numbers, arrays).
+/// An object whose values are already JSON (quoted strings, numbers, arrays); both datasets.
+pub(crate) fn obj(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.push(b'{');
     for (i, (k, v)) in fields.iter().enumerate() {

@@ -22,6 +22,11 @@ use std::fmt::Write as _;
 
 use crate::data::{h3, mix, push_hex, push_i64, push_u64, slack_id, Action, Dataset, Ent, Kind, World, SLACK_USER};
 
+/// An object whose values are already JSON: data.rs's `obj`, for owned values.
+fn obj(fields: &[(&str, String)]) -> Vec<u8> {
+    crate::data::obj(&fields.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+}
+
 const fn act(name: &'static str, category: &'static str, kind: Kind, weight: u32) -> Action {
     Action { name, category, kind, weight }
 }
@@ -175,23 +180,6 @@ fn q(s: &str) -> String {
 fn qa<S: AsRef<str>>(items: &[S]) -> String {
     let parts: Vec<String> = items.iter().map(|s| q(s.as_ref())).collect();
     format!("[{}]", parts.join(","))
-}
-
-/// An object whose values are already JSON.
-fn obj(fields: &[(&str, String)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    out.push(b'{');
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"\":");
-        out.extend_from_slice(v.as_bytes());
-    }
-    out.push(b'}');
-    out
 }
 
 /// An object written member by member into an output buffer.
