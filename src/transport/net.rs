@@ -64,8 +64,8 @@ pub struct Network {
     /// The end-entity certificate of the last failed verification (DER).
     pub(crate) refused_cert: Arc<Mutex<Option<Vec<u8>>>>,
     pub(crate) proxy: Option<Proxy>,
-    /// Which certificates are trusted, as the startup log and `check` say it (file paths only).
-    pub trust: String,
+    trusted: Arc<Trusted>,
+    insecure: bool,
     /// Which proxy is used, password replaced by `***`.
     pub route: String,
 }
@@ -76,57 +76,61 @@ impl Network {
     /// certificate.
     pub fn new(cfg: &Config) -> Result<Network, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        let system = system_roots();
-        let (added, _) = roots.add_parsable_certificates(system.certs.iter().cloned());
-        let mut trust = if added > 0 {
-            system.source.clone()
-        } else {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            format!(
-                "the bundled Mozilla roots ({} certificates), as the system has no trust store",
-                webpki_roots::TLS_SERVER_ROOTS.len()
-            )
-        };
+        let mut extra = Vec::new();
         if let Some(path) = &cfg.ca_file {
             let what = format!("option `ca_file`: {}", path.display());
             let loaded = rustls_native_certs::load_certs_from_paths(Some(path), None);
             if let Some(e) = loaded.errors.first() {
                 return Err(Error::config(format!("{what} cannot be read: {e}; give the path of a PEM file")));
             }
-            let (added, _) = roots.add_parsable_certificates(loaded.certs);
+            let mut probe = RootCertStore::empty();
+            let (added, _) = probe.add_parsable_certificates(loaded.certs.iter().cloned());
             if added == 0 {
                 return Err(Error::config(format!(
                     "{what} holds no usable PEM certificate (-----BEGIN CERTIFICATE-----); give your CA's certificate in PEM form"
                 )));
             }
-            trust.push_str(&format!(" and ca_file {} ({added} certificate{})", path.display(), plural(added)));
+            extra.push((path.display().to_string(), loaded.certs));
         }
-        if cfg.tls_insecure {
-            trust = "no certificate at all (tls_insecure)".into();
+        let (proxy, from) = proxy_for(cfg)?;
+        let trusted = Arc::new(Trusted { extra, provider: provider.clone(), built: OnceLock::new() });
+        // The system trust store (about 150 files on Debian: 5 % of a 30,000-event run's
+        // instructions) is read when a connection first needs TLS, or now when one will: then a
+        // bad store shows at startup and the log can say what is trusted.
+        let https = |url: &str| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        let tls_ahead = cfg.urls_read().into_iter().any(https)
+            || proxy.as_ref().is_some_and(|p| p.protocol() == ProxyProtocol::Https);
+        if tls_ahead && !cfg.tls_insecure {
+            trusted.verifier().map_err(Error::config)?;
         }
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| Error::config(format!("the trusted certificates cannot be used: {e}")))?;
         let refused_cert = Arc::new(Mutex::new(None));
-        let remembering = Remembering { inner: verifier, insecure: cfg.tls_insecure, refused: refused_cert.clone() };
+        let remembering = Remembering { trusted: trusted.clone(), insecure: cfg.tls_insecure, refused: refused_cert.clone() };
         let tls = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map_err(|e| Error::config(format!("TLS setup failed: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(remembering))
             .with_no_client_auth();
-        let (proxy, from) = proxy_for(cfg)?;
         let route = match &proxy {
             Some(p) => format!("through the proxy {} ({from})", shown_proxy(p)),
             None => "direct (no proxy configured)".to_string(),
         };
-        Ok(Network { tls: Arc::new(tls), refused_cert, proxy, trust, route })
+        Ok(Network { tls: Arc::new(tls), refused_cert, proxy, trusted, insecure: cfg.tls_insecure, route })
+    }
+
+    /// Which certificates are trusted, as the startup log and `check` say it (file paths only).
+    pub fn trust(&self) -> String {
+        match self.trusted.built.get() {
+            _ if self.insecure => "no certificate at all (tls_insecure)".into(),
+            Some(Ok((_, text))) => text.clone(),
+            Some(Err(e)) => format!("nothing: {e}"),
+            None => "nothing yet: no URL is https (the system trust store is read if a connection needs TLS)".into(),
+        }
     }
 
     /// The line the startup log and `check` print.
     pub fn summary(&self) -> String {
-        format!("network: trusting {}; {}", self.trust, self.route)
+        format!("network: trusting {}; {}", self.trust(), self.route)
     }
 
     /// Whether a request to `host` goes through the proxy.
@@ -208,11 +212,57 @@ fn proxy_for(cfg: &Config) -> Result<(Option<Proxy>, &'static str), Error> {
     Ok((Some(proxy), "from the environment"))
 }
 
+/// What is trusted: the system trust store (or, where it has none, Mozilla's roots) plus
+/// `ca_file`'s certificates, made into a verifier once, when first needed.
+#[derive(Debug)]
+struct Trusted {
+    /// `ca_file`'s path as shown and its certificates (checked usable by [`Network::new`]).
+    extra: Vec<(String, Vec<CertificateDer<'static>>)>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    /// The verifier and the text saying what it trusts, or why it cannot be built.
+    built: OnceLock<Result<(Arc<WebPkiServerVerifier>, String), String>>,
+}
+
+impl Trusted {
+    fn verifier(&self) -> Result<&(Arc<WebPkiServerVerifier>, String), String> {
+        self.built
+            .get_or_init(|| {
+                let mut roots = RootCertStore::empty();
+                let system = system_roots();
+                let (added, _) = roots.add_parsable_certificates(system.certs.iter().cloned());
+                let mut trust = if added > 0 {
+                    system.source.clone()
+                } else {
+                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                    format!(
+                        "the bundled Mozilla roots ({} certificates), as the system has no trust store",
+                        webpki_roots::TLS_SERVER_ROOTS.len()
+                    )
+                };
+                for (path, certs) in &self.extra {
+                    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
+                    trust.push_str(&format!(" and ca_file {path} ({added} certificate{})", plural(added)));
+                }
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .build()
+                    .map(|v| (v, trust))
+                    .map_err(|e| format!("the trusted certificates cannot be used: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The verifier, for a handshake under way.
+    fn inner(&self) -> Result<&WebPkiServerVerifier, rustls::Error> {
+        self.verifier().map(|(v, _)| &**v).map_err(rustls::Error::General)
+    }
+}
+
 /// The certificate verifier: the system's (webpki with the trusted roots), which remembers the
 /// end-entity certificate of a failed verification for the error message.
 #[derive(Debug)]
 struct Remembering {
-    inner: Arc<WebPkiServerVerifier>,
+    trusted: Arc<Trusted>,
     insecure: bool,
     refused: Arc<Mutex<Option<Vec<u8>>>>,
 }
@@ -229,7 +279,7 @@ impl ServerCertVerifier for Remembering {
         if self.insecure {
             return Ok(ServerCertVerified::assertion());
         }
-        let verdict = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let verdict = self.trusted.inner()?.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         if verdict.is_err() {
             *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_entity.to_vec());
         }
@@ -242,7 +292,7 @@ impl ServerCertVerifier for Remembering {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.trusted.inner()?.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -251,11 +301,12 @@ impl ServerCertVerifier for Remembering {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.trusted.inner()?.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        // The provider's schemes: what webpki's verifier answers too, without reading the store.
+        self.trusted.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -466,7 +517,7 @@ pub(crate) fn classify(e: ureq::Error, url: &str, net: &Network) -> HttpError {
                 step: Step::Tls,
                 message: format!(
                     "the TLS certificate of {host} failed verification ({why:?}); it is {who}. If your network inspects TLS with a company CA, set `ca_file` to that CA's PEM file or install the CA in the system trust store (update-ca-certificates); trusting now {}",
-                    net.trust
+                    net.trust()
                 ),
             }
         }
@@ -501,5 +552,26 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(shown_proxy(&p), "http://alice:***@proxy.corp:3128");
+    }
+
+    fn network(pairs: &[(&str, &str)]) -> Network {
+        let mut all = vec![("token", "xoxp-x"), ("no_proxy", "*")];
+        all.extend_from_slice(pairs);
+        Network::new(&Config::from_pairs(all).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_trust_store_is_read_when_a_url_the_sources_read_is_https() {
+        // Plain http for what is read (the simulator): nothing read yet, and a handshake (a
+        // redirect to https) reads it then.
+        let plain = network(&[("api_url", "http://127.0.0.1:9/audit/v1")]);
+        assert!(plain.trust().starts_with("nothing yet"), "{}", plain.trust());
+        plain.trusted.inner().expect("the verifier is built when a handshake needs it");
+        assert!(!plain.trust().starts_with("nothing"), "{}", plain.trust());
+        // The Web API's https URL counts once a Web API source is configured.
+        let web = network(&[("api_url", "http://127.0.0.1:9/audit/v1"), ("sources", "audit,access")]);
+        assert!(!web.trust().starts_with("nothing"), "{}", web.trust());
+        let https = network(&[]);
+        assert!(https.trust().contains("certificates"), "{}", https.trust());
     }
 }
