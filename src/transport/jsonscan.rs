@@ -412,6 +412,17 @@ pub fn digits(t: &[u8], mut p: usize) -> usize {
     p
 }
 
+/// Which bytes are hexadecimal digits (of a `\uXXXX` escape).
+const HEX_DIGIT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_hexdigit();
+        c += 1;
+    }
+    t
+};
+
 /// The string opening at `t[p]` (a `"`): the position after its closing quote. Checks escapes,
 /// that no control character is raw, and that the bytes are UTF-8; the error is at the first
 /// byte that is wrong (the input's length when it ends inside the string).
@@ -426,6 +437,8 @@ pub fn string(t: &[u8], p: usize) -> Res<usize> {
             // A one-character escape (Slack writes every `/` as `\/`) needs no decoding here.
             Some(b'\\') => match t.get(p + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p += 2,
+                // `\uXXXX` (Slack's non-ASCII names, `\u00e9`): four table looks, no decoding.
+                Some(b'u') if t.get(p + 2..p + 6).is_some_and(|h| h.iter().all(|&c| HEX_DIGIT[c as usize])) => p += 6,
                 _ => p = escape(t, p)?.1,
             },
             Some(0x80..) => p = string_run(t, p)?,
