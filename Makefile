@@ -65,7 +65,7 @@ bench:
 	@BIN=$(BIN) bash scripts/bench.sh
 
 # slack-audit, helr 0.7.0 and slack_sdk 3.47 (Python) draining the same simulator dataset, one
-# run; installs the peers into .tools/ on first use (PEERS=dir elsewhere). Not part of `make test`.
+# run (CPU from wait4, bench/rusage.py); installs the peers into .tools/ on first use (PEERS=dir elsewhere). Not part of `make test`.
 PEERS ?= $(TOOLS)
 bench-peers:
 	@BIN=$(BIN) PEERS=$(PEERS) bash scripts/bench-peers.sh

@@ -86,7 +86,7 @@ ensure_sim() {
 measure() {
   local name=$1; shift
   local s0; s0=$(cpu_of "$sim_pid")
-  if ! SLACK_AUDIT_TOKEN=$TOKEN /usr/bin/time -f "%U %S %M %e" -o "$work/time" "$@" 2>"$work/$name.err" \
+  if ! SLACK_AUDIT_TOKEN=$TOKEN python3 bench/rusage.py "$work/time" "$@" 2>"$work/$name.err" \
       | wc -lc >"$work/count"; then
     echo "   $name failed:" >&2; tail -5 "$work/$name.err" >&2
   fi
@@ -153,7 +153,7 @@ for k in ["slack-audit", "helr", "slack_sdk"]:
     xr = r["peak_rss_mb"] / base["peak_rss_mb"] if base else float("nan")
     bpe = r["stdout_bytes"] / r["events"] if r["events"] else 0
     flag = "" if r["events"] == events else f"   <- expected {events} events"
-    print(f"{labels[k]:<36}{r['events']:>9}{r['cpu_s']:>8.2f}{per:>8.3f}{xc:>8.1f}{r['peak_rss_mb']:>8.1f}{xr:>7.1f}{r['wall_s']:>8.2f}{bpe:>9.0f}{flag}")
+    print(f"{labels[k]:<36}{r['events']:>9}{r['cpu_s']:>8.3f}{per:>8.3f}{xc:>8.1f}{r['peak_rss_mb']:>8.1f}{xr:>7.1f}{r['wall_s']:>8.2f}{bpe:>9.0f}{flag}")
 if base and floor_s:
     print(f"slack-audit against the floor of the same data (inflate + one JSON pass, {floor_s:.3f} s): {base['cpu_s'] / floor_s:.2f}x")
 print(f"\nwrote {out}")
