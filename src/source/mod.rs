@@ -22,6 +22,8 @@
 //! # Adding a source
 //! 1. A folder `src/source/<name>/` with a unit type implementing [`SourceKind`] and the state
 //!    its streams keep (`Default`, serde); `variant_of!` gives it its `state_mut`/`state_ref`.
+//!    A Web API log read as a walk implements `walk::WebLog` instead (name, state variant,
+//!    request, page reader, ECS mapping): `walk.rs` gives it the rest of [`SourceKind`].
 //!    Its wire format and, for `format = ecs`, its mapping (built with the ECS writer's parts in
 //!    src/format/ecs.rs) go in the same folder. Shared pieces are used, not copied: `walk` for a
 //!    paged log, `slack` for Slack's answers, the governor's [`Tier`] for the budget.

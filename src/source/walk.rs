@@ -1,10 +1,87 @@
 //! What the access and integration sources share: both are read as walks from the newest row
 //! down ([`crate::source::weblogs`]), from the Web API's tier, with the Web API's errors.
 
-use super::{Accepted, Ctx, StateView};
-use crate::source::slack::Page;
+use super::{Accepted, Ctx, Request, SourceKind, SourceState, StateView, StreamSpec};
+use crate::config::{Config, Source};
+use crate::source::slack::web::classify_web_failure;
+use crate::source::slack::{ApiError, Page};
 use crate::source::weblogs::{key_of, WebPolicy, WebRequest, WebState, MAX_WALK_PAGES};
+use crate::transport::governor::Tier;
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// What tells a Web API log source apart: its name, its state variant, how it asks for the
+/// walk's next page and reads the answer, its ECS mapping. The rest of [`SourceKind`] is one
+/// walk for all of them (the blanket impl below).
+pub(super) trait WebLog: Sync {
+    const SOURCE: Source;
+    /// The source's variant of [`SourceState`] holding `state`.
+    fn wrap(state: WebState) -> SourceState;
+    /// Its state; any other is replaced by a fresh one (a stream with no file).
+    fn state_mut(state: &mut SourceState) -> &mut WebState;
+    /// Its state, if `state` is one.
+    fn state_ref(state: &SourceState) -> Option<&WebState>;
+    /// The next request of the walk, starting one when due.
+    fn plan(state: &mut WebState, ctx: &Ctx) -> Option<Request>;
+    /// Reads a 200 answer to `req`.
+    fn parse(body: Vec<u8>, req: &Request) -> Result<Page, ApiError>;
+    fn ecs() -> crate::format::ecs::Mapping;
+}
+
+impl<T: WebLog> SourceKind for T {
+    fn tier(&self) -> Tier {
+        Tier::WebApiLogs
+    }
+
+    fn streams(&self, _cfg: &Config) -> Vec<StreamSpec> {
+        let name = T::SOURCE.name().to_string();
+        vec![StreamSpec { description: name.clone(), name, source: T::SOURCE, filter: Default::default() }]
+    }
+
+    fn fresh(&self) -> SourceState {
+        T::wrap(WebState::default())
+    }
+
+    fn plan(&self, _spec: &StreamSpec, state: &mut SourceState, ctx: &Ctx) -> Option<Request> {
+        T::plan(T::state_mut(state), ctx)
+    }
+
+    fn parse(&self, body: Vec<u8>, req: &Request) -> Result<Page, ApiError> {
+        T::parse(body, req)
+    }
+
+    fn classify(&self, status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
+        classify_web_failure(status, retry_after, body)
+    }
+
+    fn observe_server_time(&self, state: &mut SourceState, server_now: i64, _ctx: &Ctx) {
+        T::state_mut(state).cap_before(server_now);
+    }
+
+    fn on_invalid_cursor(&self, state: &mut SourceState) -> &'static str {
+        T::state_mut(state).on_invalid_cursor();
+        INVALID_CURSOR
+    }
+
+    fn accept(&self, state: &mut SourceState, page: &Page, ctx: &Ctx) -> Accepted {
+        accept(T::state_mut(state), page, ctx)
+    }
+
+    fn caught_up(&self, state: &SourceState, ctx: &Ctx) -> bool {
+        T::state_ref(state).is_some_and(|w| w.caught_up(ctx.now, ctx.slack()))
+    }
+
+    /// The floor is the checkpoint: rows dated at or after it are delivered again, older ones
+    /// not. No walk is recorded, so the next run walks (a recent last walk would let `--once`
+    /// end at once, reading nothing).
+    fn with_checkpoint(&self, t: i64) -> SourceState {
+        T::wrap(WebState { floor: Some(t), ..Default::default() })
+    }
+
+    fn ecs(&self) -> crate::format::ecs::Mapping {
+        T::ecs()
+    }
+}
 
 pub(super) fn policy(ctx: &Ctx) -> WebPolicy {
     WebPolicy { since: ctx.cfg.since, margin: ctx.cfg.overlap }
