@@ -33,12 +33,18 @@ cleanup() {
 trap cleanup EXIT
 
 sim_start() {
-  "$BIN" sim --events "$1" --max-calls-per-minute 0 --gzip true --gzip-level 6 --duration 900 \
-    >"$work/sim.out" 2>"$work/sim.err" &
-  sim_pid=$!
-  for _ in $(seq 400); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-  url=$(awk '/listening/ {print $3}' "$work/sim.out")
-  [ -n "$url" ] || { echo "the simulator did not start" >&2; cat "$work/sim.err" >&2; exit 1; }
+  url=
+  for _try in 1 2 3; do
+    "$BIN" sim --events "$1" --max-calls-per-minute 0 --gzip true --gzip-level 6 --duration 900 \
+      >"$work/sim.out" 2>"$work/sim.err" &
+    sim_pid=$!
+    for _ in $(seq 400); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+    url=$(awk '/listening/ {print $3}' "$work/sim.out")
+    [ -n "$url" ] && return
+    echo "the simulator did not start (try $_try):" >&2; cat "$work/sim.err" >&2
+    kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; sim_pid=
+  done
+  exit 1
 }
 sim_stop() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=; }
 served() { curl -sf "$url/sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries_served"])' 2>/dev/null || echo 0; }
