@@ -38,9 +38,10 @@
  * acknowledged at Pause, PreExit, Exit or hot reload: what is still held comes again after the
  * restart (a page or two of duplicates per stop, never a gap).
  *
- * Memory (the plugin path's peak RSS, `make bench`): the collector reads one page at a time
- * (read-ahead off), the page is released as soon as its msgpack is built, so its buffer takes
- * the next read, and the msgpack is freed in the cleanup callback, once Fluent Bit has its copy.
+ * Memory (peak RSS in a real Fluent Bit: scripts/fb_memory.sh): the collector reads one page at
+ * a time (read-ahead off), the batch's msgpack is written over the page's own buffer, and that
+ * buffer goes back to the collector in the cleanup callback, once Fluent Bit has its copy, where
+ * the next read takes it: one page-sized buffer in the plugin.
  * Threaded, a batch is handed over at most every HANDOVER_GAP_MS, so Fluent Bit's ring, drained
  * every 250 ms, holds one page's copy rather than every page fetched in between.
  *
@@ -248,8 +249,8 @@ static slack_audit_status start_collector(struct instance *in, char *given, size
         st = slack_audit_new_from_config(cfg, &in->h, err, err_len);
     }
     if (st == SLACK_AUDIT_OK) {
-        /* The page is released as soon as its msgpack is built (FLBPluginInputCallback), so the
-         * next read starts then, into the same buffer: one page in memory instead of two. */
+        /* The page's buffer (holding the msgpack by then) is given back in the cleanup callback,
+         * so the next read starts then, into the same buffer: one page in memory, not two. */
         st = slack_audit_set_read_ahead(in->h, 0);
         if (st != SLACK_AUDIT_OK) {
             snprintf(err, err_len, "cannot turn the collector's read-ahead off (status %d)", (int)st);
@@ -561,7 +562,9 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
         return 0;
     }
     struct held x = {b, NULL, 0, 0};
-    st = slack_audit_batch_msgpack(b, &x.data, &x.len, err, sizeof err);
+    /* The records are written over the page's own buffer (no second page-sized buffer); it goes
+     * back to the collector, for its next read, once Fluent Bit has its copy (cleanup). */
+    st = slack_audit_batch_msgpack_over_page(b, &x.data, &x.len, err, sizeof err);
     if (st != SLACK_AUDIT_OK || x.len == 0) {
         /* Never acknowledged; the next acknowledgement would cover it, so stop here. */
         plog(in, FLB_ERROR, "cannot encode a batch (%d): %s; collecting stopped until restart", (int)st, err);
@@ -569,9 +572,6 @@ EXPORT int FLBPluginInputCallback(void **data, size_t *len)
         slack_audit_batch_free(b);
         return 0;
     }
-    /* Only the msgpack goes to the host: the page's buffer goes back to the collector for its
-     * next read now rather than after the cleanup callback. */
-    slack_audit_batch_release_page(b);
     hand_over(in, &x, data, len);
     return 0;
 }
@@ -600,8 +600,8 @@ EXPORT int FLBPluginInputCleanupCallback(void *data)
         return 0;
     }
     /* Fluent Bit has its own copy now (ring or chunk): from here the batch is only acknowledged
-     * and freed, so its msgpack (the page went before the hand-over) need not stay in memory
-     * while it waits ACK_AFTER_MS. */
+     * and freed, so its msgpack (written over the page) goes back to the collector now, where
+     * the next read takes it, rather than after ACK_AFTER_MS. */
     slack_audit_batch_release_events(x.b);
     x.data = NULL;
     x.len = 0;

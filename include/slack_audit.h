@@ -318,6 +318,27 @@ slack_audit_status slack_audit_batch_ndjson(struct slack_audit_batch *batch,
                                             char *err,
                                             size_t err_len);
 
+// `slack_audit_batch_msgpack`'s records, written over the batch's page instead of into a
+// buffer of their own (msgpack is shorter than the JSON it comes from): a host that hands the
+// msgpack over and needs nothing else of the page keeps one page-sized buffer per batch instead
+// of two. Afterwards the batch is as after `slack_audit_batch_release_page`, except that the
+// collector's next read (read-ahead off) waits for the buffer: it is taken back, for that read,
+// at `slack_audit_batch_release_events` or `slack_audit_batch_free`. If the msgpack was already
+// made (by either call) it is returned as it is, and the page is released.
+//
+// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free` or
+// `slack_audit_batch_release_events`. The pointers from `slack_audit_batch_event` are
+// invalidated; an NDJSON made before stays.
+// Thread safety: one thread at a time per batch.
+// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` once the events or the page were released (and the
+// msgpack not made before), `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen
+// for a page that parsed; the page is gone then), argument and handle errors.
+slack_audit_status slack_audit_batch_msgpack_over_page(struct slack_audit_batch *batch,
+                                                       const uint8_t **data,
+                                                       size_t *len,
+                                                       char *err,
+                                                       size_t err_len);
+
 // Frees the batch's events and encoded buffers now, keeping only what `slack_audit_ack` needs:
 // for a host that has copied the records (Fluent Bit copies them into its ring or a chunk)
 // and holds the batch only to acknowledge it later. A batch's page is several megabytes, so a

@@ -114,3 +114,12 @@ fluent-bit-var:
 test-fluent-bit: fluent-bit-var plugin
 	@$(CARGO) build --release --bin slack-audit --quiet
 	python3 $(PLUGIN_DIR)/test_real_fluent_bit.py "$(FLUENT_BIT)" $(PLUGIN_SO) $(RELEASE)/slack-audit
+
+# The plugin's memory in a real Fluent Bit (figures, no pass/fail): peak RSS of a 200,000-event
+# backfill at limit 9999 against Fluent Bit with the plugin idle and with the dummy input
+# handing over as many records (scripts/fb_memory.sh; EVENTS=, LIMIT=, RUNS=, OUTPUT=file).
+#   make bench-fluent-bit-memory FLUENT_BIT=/path/to/fluent-bit
+.PHONY: bench-fluent-bit-memory
+bench-fluent-bit-memory: fluent-bit-var plugin
+	@$(CARGO) build --release --bin slack-audit --quiet
+	@FLUENT_BIT="$(FLUENT_BIT)" PLUGIN=$(PLUGIN_SO) BIN=$(RELEASE)/slack-audit bash scripts/fb_memory.sh

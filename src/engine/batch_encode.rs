@@ -9,6 +9,8 @@
 
 use crate::engine::collector::Batch;
 use crate::format::encode;
+use crate::source::slack::{EntryRef, Page};
+use crate::transport::bodypool::Pooled;
 /// Why a document could not be encoded as msgpack (its byte offset and what was wrong).
 pub use crate::format::encode::EncodeError;
 use crate::error::Error;
@@ -86,6 +88,75 @@ pub fn fluent_bit(batch: &Batch, tag_source: bool) -> Result<Vec<u8>, Error> {
         fluent_bit_event(&mut out, batch, i, tag_source).map_err(|e| Error::output(format!("entry {i}: {e}")))?;
     }
     Ok(out)
+}
+
+/// The whole batch as [`fluent_bit`] encodes it, written over the page's own buffer instead of
+/// a second one of about the same size: afterwards the page is gone (`batch.page` is empty, the
+/// ECS documents too), and the buffer returned goes back to the page's pool when dropped, where
+/// the collector's next read takes it.
+///
+/// A record is shorter than the JSON it comes from, apart from floats and its 11-byte header, so
+/// each is written (from a one-record scratch buffer) over bytes already read: the page's head
+/// and the entries before it. A record that would reach the next delivered entry's bytes, and
+/// every one after it, goes to a separate buffer appended at the end instead (a copy, only for
+/// such a page). With `format = ecs` the page's bytes are not read at all and are simply
+/// overwritten. An error names the entry, as [`fluent_bit`]; the buffer is given back then.
+pub fn fluent_bit_over_page(batch: &mut Batch, tag_source: bool) -> Result<Pooled, Error> {
+    let pool = batch.page.recycle.take();
+    let mut buf = std::mem::take(&mut batch.page.body).into_vec();
+    let source = tag_source.then(|| batch.source.name());
+    let done = match batch.formatted.take() {
+        Some(docs) => {
+            buf.clear();
+            batch.deliver.iter().enumerate().try_for_each(|(i, &k)| {
+                let time = batch.page.entries[k as usize].time;
+                fluent_bit_entry(&mut buf, docs.get(i), time, source).map_err(|e| (i, e))
+            })
+        }
+        None => records_over_entries(&mut buf, &batch.page.entries, &batch.deliver, source).map(|_| ()),
+    };
+    batch.page = Page::empty();
+    let out = Pooled::new(buf, pool);
+    done.map_err(|(i, e)| Error::output(format!("entry {i}: {e}")))?;
+    Ok(out)
+}
+
+/// Replaces `buf` (a page's bytes) with the records of its entries `deliver` (in page order),
+/// each written once its own bytes are read and before the next delivered entry's bytes. Returns
+/// how many records went to the separate buffer.
+fn records_over_entries(
+    buf: &mut Vec<u8>,
+    entries: &[EntryRef],
+    deliver: &[u32],
+    source: Option<&str>,
+) -> Result<usize, (usize, EncodeError)> {
+    let span = |k: u32| (entries[k as usize].start, entries[k as usize].end);
+    // Page order is what makes "before the next entry" mean "before every later one".
+    let mut spilling = !deliver.windows(2).all(|w| span(w[0]).1 <= span(w[1]).0);
+    let (mut record, mut spilled) = (Vec::new(), Vec::new());
+    let (mut w, mut n_spilled) = (0, 0);
+    for (i, &k) in deliver.iter().enumerate() {
+        let (start, end) = span(k);
+        record.clear();
+        fluent_bit_entry(&mut record, &buf[start..end], entries[k as usize].time, source).map_err(|e| (i, e))?;
+        let next = deliver.get(i + 1).map(|&n| span(n).0);
+        if !spilling && w + record.len() <= next.unwrap_or(buf.len()) {
+            buf[w..w + record.len()].copy_from_slice(&record);
+            w += record.len();
+        } else if !spilling && next.is_none() {
+            // The last entry: nothing is left to read, the buffer may grow.
+            buf.truncate(w);
+            buf.extend_from_slice(&record);
+            w = buf.len();
+        } else {
+            spilling = true;
+            spilled.extend_from_slice(&record);
+            n_spilled += 1;
+        }
+    }
+    buf.truncate(w);
+    buf.extend_from_slice(&spilled);
+    Ok(n_spilled)
 }
 
 /// Appends one Fluent Bit record: `[EventTime, {entry}]`, or `[[EventTime, {"source": …}],
@@ -181,6 +252,108 @@ mod tests {
         assert_eq!(&out[..3], &[1, 2, 0x92], "the buffer's bytes are kept, one record follows");
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("slack_audit_raw_json") && text.contains("expected a JSON object"), "{text}");
+    }
+
+    /// A batch of `entries` (JSON objects with an id and a date_create) delivering `deliver`.
+    fn batch_of(entries: &[String], deliver: Vec<u32>) -> Batch {
+        let body = format!(r#"{{"entries":[{}],"response_metadata":{{"next_cursor":""}}}}"#, entries.join(","));
+        let page = crate::source::audit::wire::parse_audit_page(body.into_bytes()).unwrap();
+        Batch {
+            id: 1,
+            stream: 0,
+            source: crate::base::source_id::Source::Audit,
+            page,
+            deliver,
+            snapshot: Default::default(),
+            caught_up: false,
+            formatted: None,
+        }
+    }
+
+    fn entry(i: usize, extra: &str) -> String {
+        format!(r#"{{"id":"e{i}","date_create":{},"action":"user_login","actor":{{"type":"user"}}{extra}}}"#, 1_700_000_000 + i)
+    }
+
+    /// Over the page or in a buffer of its own, the same bytes; the page is gone afterwards.
+    fn same_as_a_buffer_of_its_own(mut batch: Batch, tag_source: bool) -> Vec<u8> {
+        let want = fluent_bit(&batch, tag_source).unwrap();
+        let got = fluent_bit_over_page(&mut batch, tag_source).unwrap();
+        assert_eq!(&got[..], &want[..]);
+        assert_eq!(batch.page.body.len(), 0, "the page is gone");
+        assert!(batch.page.entries.is_empty());
+        assert_eq!(batch.len(), batch.deliver.len(), "the batch still counts its events");
+        got.to_vec()
+    }
+
+    #[test]
+    fn records_over_the_page_are_the_records() {
+        let entries: Vec<String> = (0..50).map(|i| entry(i, r#","details":{"k":"a\u00e9b","n":[1,2,3]}"#)).collect();
+        for tag in [false, true] {
+            same_as_a_buffer_of_its_own(batch_of(&entries, (0..50).collect()), tag);
+            same_as_a_buffer_of_its_own(batch_of(&entries, (0..50).filter(|i| i % 3 != 1).collect()), tag);
+            same_as_a_buffer_of_its_own(batch_of(&entries, vec![]), tag);
+        }
+    }
+
+    /// Floats grow (3 bytes of JSON, 9 of msgpack): records that would reach the next entry's
+    /// bytes go to a separate buffer, in order.
+    #[test]
+    fn records_longer_than_their_json_are_kept_in_order() {
+        let floats: String = (0..40).map(|j| format!(r#","f{j}":1.5"#)).collect();
+        let entries: Vec<String> = (0..30).map(|i| entry(i, if i % 2 == 0 { &floats } else { "" })).collect();
+        assert!(spilled(&batch_of(&entries, (0..30).collect()), false) > 0);
+        for tag in [false, true] {
+            same_as_a_buffer_of_its_own(batch_of(&entries, (0..30).collect()), tag);
+            same_as_a_buffer_of_its_own(batch_of(&entries, vec![0, 1, 2]), tag);
+            same_as_a_buffer_of_its_own(batch_of(&entries[..1], vec![0]), tag);
+        }
+    }
+
+    /// Not in page order (no collector does this): nothing is written over the page.
+    /// How many records of `batch` would not fit over the page.
+    fn spilled(batch: &Batch, tag_source: bool) -> usize {
+        let mut buf = batch.page.body.to_vec();
+        records_over_entries(&mut buf, &batch.page.entries, &batch.deliver, tag_source.then_some("audit")).unwrap()
+    }
+
+    #[test]
+    fn the_separate_buffer_is_only_for_records_that_do_not_fit() {
+        // 3 bytes more per float than the 14 or so each plain entry before it saves.
+        let floats: String = (0..200).map(|j| format!(r#","f{j}":1.5"#)).collect();
+        let plain: Vec<String> = (0..30).map(|i| entry(i, "")).collect();
+        let mixed: Vec<String> = (0..30).map(|i| entry(i, if i == 10 { &floats } else { "" })).collect();
+        assert_eq!(spilled(&batch_of(&plain, (0..30).collect()), false), 0);
+        assert_eq!(spilled(&batch_of(&mixed, (0..30).collect()), false), 20, "entry 10 and all after it");
+        assert_eq!(spilled(&batch_of(&mixed, (0..10).collect()), false), 0);
+        assert_eq!(spilled(&batch_of(&plain, vec![3, 1]), false), 2, "out of page order");
+    }
+
+    #[test]
+    fn entries_out_of_page_order_are_encoded_all_the_same() {
+        let entries: Vec<String> = (0..10).map(|i| entry(i, "")).collect();
+        same_as_a_buffer_of_its_own(batch_of(&entries, vec![3, 1, 2, 9, 0]), false);
+    }
+
+    #[test]
+    fn the_buffer_goes_back_to_the_page_pool() {
+        let entries: Vec<String> = (0..2000).map(|i| entry(i, "")).collect();
+        let mut batch = batch_of(&entries, (0..2000).collect());
+        let pool = std::sync::Arc::new(crate::transport::bodypool::BodyPool::default());
+        batch.page.recycle = Some(pool.clone());
+        let (ptr, len) = (batch.page.body.as_ptr(), batch.page.body.len());
+        let records = fluent_bit_over_page(&mut batch, false).unwrap();
+        assert_eq!(records.as_ptr(), ptr, "written over the page's bytes");
+        drop(records);
+        let next_read = pool.take(len);
+        assert_eq!(next_read.as_ptr(), ptr, "given back when dropped");
+    }
+
+    #[test]
+    fn ecs_documents_are_written_over_the_page() {
+        let entries: Vec<String> = (0..20).map(|i| entry(i, "")).collect();
+        let mut batch = batch_of(&entries, (0..20).step_by(2).collect());
+        batch.encode_ecs();
+        same_as_a_buffer_of_its_own(batch, true);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::SlackAuditStatus;
 use crate::engine::batch_encode;
 use crate::engine::collector::Batch;
 use crate::engine::runtime::PageReleased;
+use crate::transport::bodypool::Pooled;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -37,8 +38,11 @@ struct BatchBox {
     /// The id of the handle that collected it: batch ids are per collector, so another
     /// handle's `ack` must not take this batch's id for one of its own.
     owner: usize,
-    /// Fluent Bit records, encoded on first request.
-    msgpack: Option<Vec<u8>>,
+    /// Fluent Bit records, encoded on first request (in the page's own buffer by
+    /// `slack_audit_batch_msgpack_over_page`: then it goes back to the collector when dropped).
+    msgpack: Option<Pooled>,
+    /// The msgpack holds the page's buffer: the collector's next read waits for it.
+    msgpack_over_page: bool,
     /// NDJSON lines, encoded on first request.
     ndjson: Option<Vec<u8>>,
     /// Several sources in one collector: tag records with their source in Fluent Bit metadata.
@@ -73,8 +77,16 @@ pub(crate) fn register_batch(
     tag_source: bool,
     page_released: PageReleased,
 ) -> *mut SlackAuditBatch {
-    let boxed =
-        BatchBox { batch, owner, msgpack: None, ndjson: None, tag_source, released: Released::Nothing, page_released };
+    let boxed = BatchBox {
+        batch,
+        owner,
+        msgpack: None,
+        msgpack_over_page: false,
+        ndjson: None,
+        tag_source,
+        released: Released::Nothing,
+        page_released,
+    };
     register(batches(), Mutex::new(boxed)) as *mut SlackAuditBatch
 }
 
@@ -185,6 +197,59 @@ pub extern "C" fn slack_audit_batch_ndjson(
     ffi_boundary!(status(err, err_len), || encoded(batch, data, len, Format::Ndjson))
 }
 
+/// `slack_audit_batch_msgpack`'s records, written over the batch's page instead of into a
+/// buffer of their own (msgpack is shorter than the JSON it comes from): a host that hands the
+/// msgpack over and needs nothing else of the page keeps one page-sized buffer per batch instead
+/// of two. Afterwards the batch is as after `slack_audit_batch_release_page`, except that the
+/// collector's next read (read-ahead off) waits for the buffer: it is taken back, for that read,
+/// at `slack_audit_batch_release_events` or `slack_audit_batch_free`. If the msgpack was already
+/// made (by either call) it is returned as it is, and the page is released.
+///
+/// Ownership: `*data` borrows from the batch, valid until `slack_audit_batch_free` or
+/// `slack_audit_batch_release_events`. The pointers from `slack_audit_batch_event` are
+/// invalidated; an NDJSON made before stays.
+/// Thread safety: one thread at a time per batch.
+/// Errors: `SLACK_AUDIT_INVALID_ARGUMENT` once the events or the page were released (and the
+/// msgpack not made before), `SLACK_AUDIT_PERMANENT` if an entry is not valid JSON (cannot happen
+/// for a page that parsed; the page is gone then), argument and handle errors.
+#[no_mangle]
+pub extern "C" fn slack_audit_batch_msgpack_over_page(
+    batch: *mut SlackAuditBatch,
+    data: *mut *const u8,
+    len: *mut usize,
+    err: *mut c_char,
+    err_len: usize,
+) -> SlackAuditStatus {
+    ffi_boundary!(status(err, err_len), || {
+        if data.is_null() || len.is_null() {
+            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "data and len must not be NULL");
+        }
+        let b = live_batch(batch)?;
+        let made = lock(&b).msgpack.is_some();
+        if made {
+            slack_audit_batch_release_page(batch);
+            return encoded(batch, data, len, Format::Msgpack);
+        }
+        let mut g = lock(&b);
+        let bb = &mut *g;
+        match bb.released {
+            Released::Nothing => {}
+            Released::Page => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED),
+            Released::Events => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED),
+        }
+        bb.released = Released::Page;
+        bb.msgpack_over_page = true;
+        let records = batch_encode::fluent_bit_over_page(&mut bb.batch, bb.tag_source)?;
+        let bytes = &**bb.msgpack.insert(records);
+        // SAFETY: both non-NULL and writable by contract; the buffer lives in the batch.
+        unsafe {
+            *data = bytes.as_ptr();
+            *len = bytes.len();
+        }
+        Ok(())
+    })
+}
+
 enum Format {
     Msgpack,
     Ndjson,
@@ -202,20 +267,26 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
     if bb.released == Released::Events {
         return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
     }
-    let slot = match format {
-        Format::Msgpack => &mut bb.msgpack,
-        Format::Ndjson => &mut bb.ndjson,
+    let made = match format {
+        Format::Msgpack => bb.msgpack.is_some(),
+        Format::Ndjson => bb.ndjson.is_some(),
     };
-    if slot.is_none() {
+    if !made {
         if bb.released == Released::Page {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED);
         }
-        *slot = Some(match format {
-            Format::Msgpack => batch_encode::fluent_bit(&bb.batch, bb.tag_source)?,
-            Format::Ndjson => batch_encode::ndjson(&bb.batch),
-        });
+        match format {
+            Format::Msgpack => {
+                bb.msgpack = Some(Pooled::new(batch_encode::fluent_bit(&bb.batch, bb.tag_source)?, None))
+            }
+            Format::Ndjson => bb.ndjson = Some(batch_encode::ndjson(&bb.batch)),
+        }
     }
-    let bytes = slot.as_deref().unwrap_or(&[]);
+    let bytes = match format {
+        Format::Msgpack => bb.msgpack.as_deref(),
+        Format::Ndjson => bb.ndjson.as_deref(),
+    }
+    .unwrap_or(&[]);
     // SAFETY: both non-NULL and writable by contract; the buffer lives in the batch.
     unsafe {
         *data = bytes.as_ptr();
@@ -277,11 +348,14 @@ pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) ->
             if g.released == Released::Nothing {
                 g.released = Released::Page;
             }
-            (take_page(&mut g), g.page_released.clone())
+            // Written over by the msgpack, the page's buffer is not free yet.
+            (take_page(&mut g), (!g.msgpack_over_page).then(|| g.page_released.clone()))
         };
         // Dropped outside the lock, as above.
         drop(page);
-        signal.signal();
+        if let Some(signal) = signal {
+            signal.signal();
+        }
         Ok(())
     })
 }
@@ -377,6 +451,61 @@ mod tests {
             slack_audit_batch_release_page(std::ptr::null_mut()),
             SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT
         );
+    }
+
+    fn over_page(b: *mut SlackAuditBatch) -> Result<(*const u8, Vec<u8>), SlackAuditStatus> {
+        let (mut data, mut len) = (std::ptr::null(), 0usize);
+        let st = slack_audit_batch_msgpack_over_page(b, &mut data, &mut len, std::ptr::null_mut(), 0);
+        if st != SlackAuditStatus::SLACK_AUDIT_OK {
+            return Err(st);
+        }
+        // SAFETY: the batch is live and its buffer stays until release_events or free.
+        Ok((data, unsafe { std::slice::from_raw_parts(data, len) }.to_vec()))
+    }
+
+    #[test]
+    fn msgpack_over_the_page_holds_the_next_read_until_released() {
+        let (b, signal) = two_entries();
+        let (other, _) = two_entries();
+        let want = get(other, Format::Msgpack).unwrap().1;
+        let (ptr, bytes) = over_page(b).unwrap();
+        assert_eq!(bytes, want, "the same records as slack_audit_batch_msgpack");
+        assert!(!signal.worker_may_read(), "the page's buffer holds the records");
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT);
+        assert_eq!(get(b, Format::Ndjson).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        assert_eq!(get(b, Format::Msgpack), Ok((ptr, want.clone())));
+        assert_eq!(over_page(b), Ok((ptr, want)), "twice: the same buffer");
+        assert_eq!(slack_audit_batch_release_page(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(!signal.worker_may_read(), "releasing the page does not free the buffer");
+        assert_eq!(slack_audit_batch_len(b), 2);
+        assert_eq!(slack_audit_batch_release_events(b), SlackAuditStatus::SLACK_AUDIT_OK);
+        assert!(signal.worker_may_read(), "released: the next read may take the buffer");
+        assert_eq!(over_page(b).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT));
+        slack_audit_batch_free(b);
+        slack_audit_batch_free(other);
+        assert_eq!(over_page(b).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_HANDLE));
+    }
+
+    #[test]
+    fn msgpack_over_the_page_after_the_msgpack_releases_the_page() {
+        let (b, signal) = two_entries();
+        let made = get(b, Format::Msgpack).unwrap();
+        assert_eq!(over_page(b), Ok(made));
+        assert!(signal.worker_may_read(), "the page went, its buffer too");
+        assert_eq!(event_status(b), SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT);
+        slack_audit_batch_free(b);
+        let (b, _) = two_entries();
+        slack_audit_batch_release_page(b);
+        assert_eq!(over_page(b).err(), Some(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT), "no page left");
+        slack_audit_batch_free(b);
+    }
+
+    #[test]
+    fn freeing_a_batch_written_over_its_page_lets_the_next_read_start() {
+        let (b, signal) = two_entries();
+        over_page(b).unwrap();
+        slack_audit_batch_free(b);
+        assert!(signal.worker_may_read());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! transport ([`crate::transport::http`], which reads into them) and the pages ([`crate::source::slack::Page`],
 //! which give them back), so neither has to know the other.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Bodies of dropped pages, for the next reads. A backfill then reads every page into one of a
 /// few buffers allocated once, instead of allocating and freeing a multi-megabyte buffer per page, which fragments the
@@ -49,5 +49,50 @@ impl BodyPool {
 impl std::fmt::Debug for BodyPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BodyPool")
+    }
+}
+
+/// A buffer that goes back to its pool when dropped: a page's body that now holds something else
+/// (the batch's Fluent Bit records written over it), so the next read takes it once the host is
+/// done with it. Without a pool it is an ordinary buffer.
+pub struct Pooled {
+    bytes: Vec<u8>,
+    pool: Option<Arc<BodyPool>>,
+}
+
+impl Pooled {
+    pub fn new(bytes: Vec<u8>, pool: Option<Arc<BodyPool>>) -> Pooled {
+        Pooled { bytes, pool }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.give(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pooled_buffer_goes_back_when_dropped() {
+        let pool = Arc::new(BodyPool::default());
+        let v = Vec::with_capacity(100 * 1024);
+        let ptr = v.as_ptr();
+        drop(Pooled::new(v, Some(pool.clone())));
+        let next_read = pool.take(90 * 1024);
+        assert_eq!(next_read.as_ptr(), ptr, "the next read takes the same buffer");
+        drop(Pooled::new(vec![1, 2, 3], None));
     }
 }

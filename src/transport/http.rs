@@ -10,7 +10,7 @@ use crate::transport::net::Network;
 use crate::transport::wallclock::parse_http_date;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Large enough for a 9,999-entry page with big `details` objects.
@@ -31,9 +31,6 @@ pub struct HttpClient {
     /// instead of a doubling series that leaves a body-sized hole behind each time.
     last_len: AtomicUsize,
     pool: Arc<BodyPool>,
-    /// The compressed bytes of the last gzip answer, reused: a body is read whole, then
-    /// inflated in one call ([`crate::transport::inflate`]).
-    gz: Mutex<Vec<u8>>,
     /// What is trusted and which proxy is used.
     net: Network,
 }
@@ -56,7 +53,7 @@ impl HttpClient {
             crate::transport::net::connector(net.tls.clone()),
             ureq::unversioned::resolver::DefaultResolver::default(),
         );
-        Ok(HttpClient { agent, last_len: AtomicUsize::new(0), pool: Arc::default(), gz: Mutex::default(), net })
+        Ok(HttpClient { agent, last_len: AtomicUsize::new(0), pool: Arc::default(), net })
     }
 
     /// What this client trusts and which proxy it uses (file paths, no password), as the
@@ -112,18 +109,17 @@ impl HttpClient {
                 body
             }
             Some("gzip") | Some("x-gzip") => {
-                let mut gz = std::mem::take(&mut *self.gz.lock().unwrap_or_else(|e| e.into_inner()));
-                let read = read_body_reusing(&mut resp, &mut gz, expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
-                let sent = &gz[..*read.as_ref().unwrap_or(&0)];
-                let mut body = self.pool.take(crate::transport::inflate::isize_hint(sent).unwrap_or(0).min(64 << 20));
-                let inflated = read.and_then(|n| {
-                    crate::transport::inflate::gunzip_into(&gz[..n], &mut body, MAX_BODY as usize)
+                // The compressed bytes are read whole, then inflated in one call
+                // ([`crate::transport::inflate`]), and freed: kept for the next read, they were
+                // 1 MB more of peak RSS in Fluent Bit (1.8 MB at `limit` 9999; PERFORMANCE.md).
+                let mut gz = Vec::with_capacity(expected.unwrap_or(64 * 1024).min(64 * 1024 * 1024));
+                let read = read_body(&mut resp, &mut gz);
+                let mut body = self.pool.take(crate::transport::inflate::isize_hint(&gz).unwrap_or(0).min(64 * 1024 * 1024));
+                let inflated = read.and_then(|()| {
+                    crate::transport::inflate::gunzip_into(&gz, &mut body, MAX_BODY as usize)
                         .map_err(|e| format!("reading Slack's answer failed: {e}"))
                 });
-                // A buffer grown for an unusually large answer is not kept.
-                if gz.capacity() <= 16 * 1024 * 1024 {
-                    *self.gz.lock().unwrap_or_else(|e| e.into_inner()) = gz;
-                }
+                drop(gz);
                 if let Err(e) = inflated {
                     self.pool.give(body);
                     return Err(Failure::Body(e));
@@ -152,34 +148,6 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>, into: &mut Vec<u8>) ->
         .read_to_end(into)
         .map(|_| ())
         .map_err(|e| format!("reading Slack's answer failed after {} bytes: {e}", into.len()))
-}
-
-/// Reads the whole body as sent into `buf` from its start, up to [`MAX_BODY`]; returns its
-/// length. `buf`'s length is the part of it that holds initialised bytes, kept between answers:
-/// it grows (zero-filled) only where an answer needs more, instead of std's `read_to_end`
-/// zeroing the spare capacity on every call (1.5 MB per varied page, 0.7 % of a run's CPU).
-fn read_body_reusing(
-    resp: &mut ureq::http::Response<ureq::Body>,
-    buf: &mut Vec<u8>,
-    expected: usize,
-) -> Result<usize, String> {
-    let mut reader = resp.body_mut().with_config().limit(MAX_BODY).reader();
-    if buf.len() < expected {
-        buf.resize(expected, 0);
-    }
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            let more = buf.len().max(64 * 1024);
-            buf.resize(buf.len() + more, 0);
-        }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(filled),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading Slack's answer failed after {filled} bytes: {e}")),
-        }
-    }
 }
 
 /// A failed request before it is classified.

@@ -218,6 +218,8 @@ static void test_bad_configs(void)
           "batch_msgpack(NULL)");
     CHECK(slack_audit_batch_ndjson(NULL, &data, &len, NULL, 0) == SLACK_AUDIT_INVALID_ARGUMENT,
           "batch_ndjson(NULL)");
+    CHECK(slack_audit_batch_msgpack_over_page(NULL, &data, &len, err, sizeof err) == SLACK_AUDIT_INVALID_ARGUMENT,
+          "batch_msgpack_over_page(NULL)");
     CHECK(slack_audit_batch_release_events(NULL) == SLACK_AUDIT_INVALID_ARGUMENT, "release_events(NULL)");
     slack_audit_batch_free(NULL);
     slack_audit_shutdown(NULL);
@@ -282,7 +284,22 @@ static size_t drain(slack_audit *h, struct idset *ids, size_t *dups, size_t *bat
 
         const uint8_t *mp = NULL, *nd = NULL;
         size_t mp_len = 0, nd_len = 0;
-        slack_audit_status s1 = slack_audit_batch_msgpack(b, &mp, &mp_len, err, sizeof err);
+        /* Every third batch as the Fluent Bit plugin does it: the records written over the page. */
+        int over_page = batches % 3 == 0;
+        slack_audit_status s1 = SLACK_AUDIT_OK;
+        if (over_page) {
+            const uint8_t *nd0 = NULL, *nd1 = NULL;
+            size_t nd0_len = 0, nd1_len = 0;
+            CHECK(slack_audit_batch_ndjson(b, &nd0, &nd0_len, err, sizeof err) == SLACK_AUDIT_OK, "ndjson: %s", err);
+            s1 = slack_audit_batch_msgpack_over_page(b, &mp, &mp_len, err, sizeof err);
+            CHECK(slack_audit_batch_event(b, 0, &ev) == SLACK_AUDIT_INVALID_ARGUMENT,
+                  "no event once the msgpack is written over the page");
+            CHECK(slack_audit_batch_ndjson(b, &nd1, &nd1_len, NULL, 0) == SLACK_AUDIT_OK && nd1 == nd0 &&
+                      nd1_len == nd0_len,
+                  "the NDJSON made before stays");
+        } else {
+            s1 = slack_audit_batch_msgpack(b, &mp, &mp_len, err, sizeof err);
+        }
         CHECK(s1 == SLACK_AUDIT_OK && mp && mp_len > n * 10, "msgpack: %d %s", (int)s1, err);
         /* Every record starts with fixarray(2), then EventTime fixext8 type 0. */
         CHECK(s1 != SLACK_AUDIT_OK || (mp_len > 3 && mp[0] == 0x92 && mp[1] == 0xd7 && mp[2] == 0x00),
@@ -301,6 +318,8 @@ static size_t drain(slack_audit *h, struct idset *ids, size_t *dups, size_t *bat
         size_t mp2_len = 0;
         slack_audit_batch_msgpack(b, &mp2, &mp2_len, NULL, 0);
         CHECK(mp2 == mp && mp2_len == mp_len, "msgpack buffer is stable");
+        slack_audit_batch_msgpack_over_page(b, &mp2, &mp2_len, NULL, 0);
+        CHECK(mp2 == mp && mp2_len == mp_len, "msgpack over the page returns the one made");
 
         if (batches % 2 == 1) {
             /* What the Fluent Bit plugin does once Fluent Bit has copied the records: the batch
