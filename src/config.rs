@@ -675,21 +675,6 @@ impl ConfigBuilder {
 }
 
 impl Config {
-    /// The base URLs the configured sources read: `api_url` for the audit logs, `web_api_url`
-    /// for the Web API's logs.
-    pub fn urls_read(&self) -> Vec<&str> {
-        let audit = self.sources.contains(&Source::Audit);
-        let web = self.sources.iter().any(|s| *s != Source::Audit);
-        let mut urls = Vec::new();
-        if audit {
-            urls.push(self.api_url.as_str());
-        }
-        if web {
-            urls.push(self.web_api_url.as_str());
-        }
-        urls
-    }
-
     /// Builds a config from `key = value` pairs (later pairs override earlier ones), starting
     /// from the defaults. Keys are snake_case; `-` is accepted for `_`.
     pub fn from_pairs<K, V, I>(pairs: I) -> Result<Config, Error>

@@ -143,7 +143,8 @@ impl Collector {
         wall: Arc<dyn WallClock>,
     ) -> Result<Collector, Error> {
         let token = cfg.resolve_token()?;
-        let http = HttpClient::new(&cfg)?;
+        let reads: Vec<&str> = specs.iter().map(|(spec, _)| spec.kind().tier().base_url(&cfg)).collect();
+        let http = HttpClient::new(&cfg, &reads)?;
         logs.push(Level::Info, http.network_summary());
         let now = Instant::now();
         let unix_now = wall.unix();
@@ -166,8 +167,8 @@ impl Collector {
             last_date: None,
             skew_warned: false,
             http,
-            audit_budget: TierBudget::new(&cfg, &cfg.api_url, Tier::AuditLogs, cfg.max_calls_per_minute),
-            web_budget: TierBudget::new(&cfg, &cfg.web_api_url, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
+            audit_budget: TierBudget::new(&cfg, Tier::AuditLogs, cfg.max_calls_per_minute),
+            web_budget: TierBudget::new(&cfg, Tier::WebApiLogs, cfg.web_max_calls_per_minute),
             clock: SystemClock::new(),
             retry: RetryPolicy::new(cfg.max_retries),
             jitter: Jitter::from_time(),
@@ -534,7 +535,8 @@ struct TierBudget {
 }
 
 impl TierBudget {
-    fn new(cfg: &Config, api_url: &str, tier: Tier, max_calls: u32) -> TierBudget {
+    fn new(cfg: &Config, tier: Tier, max_calls: u32) -> TierBudget {
+        let api_url = tier.base_url(cfg);
         TierBudget {
             process: shared_budget(api_url, tier, max_calls),
             host: Arc::new(BudgetStore::new(&cfg.state_dir, api_url, tier, max_calls)),

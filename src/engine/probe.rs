@@ -26,7 +26,7 @@ pub fn check(cfg: &Config) -> Result<(), Error> {
 /// failed.
 pub fn check_steps(cfg: &Config, say: &mut dyn FnMut(&str)) -> Result<(), Error> {
     let token = cfg.resolve_token().map_err(|e| Error::config(format!("token missing: {e}")))?;
-    let http = HttpClient::new(cfg)?;
+    let http = HttpClient::new(cfg, &[&cfg.api_url])?;
     say(&http.network_summary());
     let now = crate::config::now_unix();
     let req = PageRequest { oldest: now - 60, latest: now, cursor: None };
@@ -124,7 +124,7 @@ fn host_port(url: &str) -> String {
 /// [`ErrorKind::Config`](crate::error::ErrorKind::Config) (a refused certificate, a refusing
 /// proxy, `ca_file` unusable).
 pub fn catalog(cfg: &Config, which: &str) -> Result<serde_json::Value, Error> {
-    let http = HttpClient::new(cfg)?;
+    let http = HttpClient::new(cfg, &[&cfg.api_url])?;
     let url = format!("{}/{which}", cfg.api_url);
     let resp = http.get(&url, None).map_err(|e| match e {
         HttpError::Setup { message, .. } => Error::config(message),

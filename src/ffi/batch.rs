@@ -220,39 +220,16 @@ pub extern "C" fn slack_audit_batch_msgpack_over_page(
     err: *mut c_char,
     err_len: usize,
 ) -> SlackAuditStatus {
-    ffi_boundary!(status(err, err_len), || {
-        if data.is_null() || len.is_null() {
-            return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, "data and len must not be NULL");
-        }
-        let b = live_batch(batch)?;
-        let made = lock(&b).msgpack.is_some();
-        if made {
-            slack_audit_batch_release_page(batch);
-            return encoded(batch, data, len, Format::Msgpack);
-        }
-        let mut g = lock(&b);
-        let bb = &mut *g;
-        match bb.released {
-            Released::Nothing => {}
-            Released::Page => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED),
-            Released::Events => return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED),
-        }
-        bb.released = Released::Page;
-        bb.msgpack_over_page = true;
-        let records = batch_encode::fluent_bit_over_page(&mut bb.batch, bb.tag_source)?;
-        let bytes = &**bb.msgpack.insert(records);
-        // SAFETY: both non-NULL and writable by contract; the buffer lives in the batch.
-        unsafe {
-            *data = bytes.as_ptr();
-            *len = bytes.len();
-        }
-        Ok(())
-    })
+    ffi_boundary!(status(err, err_len), || encoded(batch, data, len, Format::MsgpackOverPage))
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
     Msgpack,
     Ndjson,
+    /// The msgpack, written over the page's buffer (or, made before, handed out with the page
+    /// released).
+    MsgpackOverPage,
 }
 
 /// Hands out the batch's encoding in `format`, encoded by [`batch_encode`] on first request and
@@ -268,9 +245,11 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
         return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, RELEASED);
     }
     let made = match format {
-        Format::Msgpack => bb.msgpack.is_some(),
+        Format::Msgpack | Format::MsgpackOverPage => bb.msgpack.is_some(),
         Format::Ndjson => bb.ndjson.is_some(),
     };
+    // What the page release frees, dropped and signalled once the lock is let go.
+    let mut released = None;
     if !made {
         if bb.released == Released::Page {
             return fail(SlackAuditStatus::SLACK_AUDIT_INVALID_ARGUMENT, PAGE_RELEASED);
@@ -280,10 +259,18 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
                 bb.msgpack = Some(Pooled::new(batch_encode::fluent_bit(&bb.batch, bb.tag_source)?, None))
             }
             Format::Ndjson => bb.ndjson = Some(batch_encode::ndjson(&bb.batch)),
+            Format::MsgpackOverPage => {
+                // The page is gone whether or not the encoding succeeds.
+                bb.released = Released::Page;
+                bb.msgpack_over_page = true;
+                bb.msgpack = Some(batch_encode::fluent_bit_over_page(&mut bb.batch, bb.tag_source)?);
+            }
         }
+    } else if format == Format::MsgpackOverPage {
+        released = Some(release_page_locked(bb));
     }
     let bytes = match format {
-        Format::Msgpack => bb.msgpack.as_deref(),
+        Format::Msgpack | Format::MsgpackOverPage => bb.msgpack.as_deref(),
         Format::Ndjson => bb.ndjson.as_deref(),
     }
     .unwrap_or(&[]);
@@ -291,6 +278,10 @@ fn encoded(batch: *mut SlackAuditBatch, data: *mut *const u8, len: *mut usize, f
     unsafe {
         *data = bytes.as_ptr();
         *len = bytes.len();
+    }
+    drop(g);
+    if let Some(released) = released {
+        released.finish();
     }
     Ok(())
 }
@@ -343,21 +334,35 @@ pub extern "C" fn slack_audit_batch_release_events(batch: *mut SlackAuditBatch) 
 pub extern "C" fn slack_audit_batch_release_page(batch: *mut SlackAuditBatch) -> SlackAuditStatus {
     ffi_boundary!(status(), || {
         let b = live_batch(batch)?;
-        let (page, signal) = {
-            let mut g = lock(&b);
-            if g.released == Released::Nothing {
-                g.released = Released::Page;
-            }
-            // Written over by the msgpack, the page's buffer is not free yet.
-            (take_page(&mut g), (!g.msgpack_over_page).then(|| g.page_released.clone()))
-        };
-        // Dropped outside the lock, as above.
-        drop(page);
-        if let Some(signal) = signal {
-            signal.signal();
-        }
+        let released = release_page_locked(&mut lock(&b));
+        released.finish();
         Ok(())
     })
+}
+
+/// What releasing the page takes out of the batch: dropped, then the collector told, outside the
+/// batch's lock ([`PageRelease::finish`]).
+struct PageRelease {
+    page: (crate::source::slack::Page, Option<crate::format::ecs::Encoded>),
+    /// None while the msgpack is written over the page: its buffer is not free yet.
+    signal: Option<PageReleased>,
+}
+
+impl PageRelease {
+    fn finish(self) {
+        drop(self.page);
+        if let Some(signal) = self.signal {
+            signal.signal();
+        }
+    }
+}
+
+/// `slack_audit_batch_release_page` under the batch's lock.
+fn release_page_locked(g: &mut BatchBox) -> PageRelease {
+    if g.released == Released::Nothing {
+        g.released = Released::Page;
+    }
+    PageRelease { page: take_page(g), signal: (!g.msgpack_over_page).then(|| g.page_released.clone()) }
 }
 
 /// Takes the page and the ECS documents made from it out of the batch, for dropping.
@@ -412,6 +417,9 @@ mod tests {
         let st = match f {
             Format::Msgpack => slack_audit_batch_msgpack(b, &mut data, &mut len, std::ptr::null_mut(), 0),
             Format::Ndjson => slack_audit_batch_ndjson(b, &mut data, &mut len, std::ptr::null_mut(), 0),
+            Format::MsgpackOverPage => {
+                slack_audit_batch_msgpack_over_page(b, &mut data, &mut len, std::ptr::null_mut(), 0)
+            }
         };
         if st != SlackAuditStatus::SLACK_AUDIT_OK {
             return Err(st);
@@ -454,13 +462,7 @@ mod tests {
     }
 
     fn over_page(b: *mut SlackAuditBatch) -> Result<(*const u8, Vec<u8>), SlackAuditStatus> {
-        let (mut data, mut len) = (std::ptr::null(), 0usize);
-        let st = slack_audit_batch_msgpack_over_page(b, &mut data, &mut len, std::ptr::null_mut(), 0);
-        if st != SlackAuditStatus::SLACK_AUDIT_OK {
-            return Err(st);
-        }
-        // SAFETY: the batch is live and its buffer stays until release_events or free.
-        Ok((data, unsafe { std::slice::from_raw_parts(data, len) }.to_vec()))
+        get(b, Format::MsgpackOverPage)
     }
 
     #[test]

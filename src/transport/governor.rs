@@ -135,6 +135,16 @@ pub enum Tier {
     WebApiLogs,
 }
 
+impl Tier {
+    /// The base URL the tier is read from: `api_url` or `web_api_url`.
+    pub fn base_url(self, cfg: &crate::config::Config) -> &str {
+        match self {
+            Tier::AuditLogs => &cfg.api_url,
+            Tier::WebApiLogs => &cfg.web_api_url,
+        }
+    }
+}
+
 type BudgetKey = (String, Tier);
 
 /// The process-wide budget for (`api_url`, tier), shared by every collector in this process.

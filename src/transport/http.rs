@@ -39,8 +39,9 @@ impl HttpClient {
     /// A client for `cfg`'s network settings (`timeout`, `ca_file`, `proxy`, `no_proxy`,
     /// `tls_insecure`). Errors are [`crate::error::ErrorKind::Config`]: `ca_file` unusable, a
     /// proxy in the environment that is not an HTTP proxy.
-    pub fn new(cfg: &Config) -> Result<HttpClient, Error> {
-        let net = Network::new(cfg)?;
+    /// `reads`: the base URLs it will be asked for (whether TLS is needed from the start).
+    pub fn new(cfg: &Config, reads: &[&str]) -> Result<HttpClient, Error> {
+        let net = Network::new(cfg, reads)?;
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(cfg.timeout))
             .http_status_as_error(false)

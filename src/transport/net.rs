@@ -74,7 +74,7 @@ impl Network {
     /// Loads the trust store and `ca_file`, and settles the proxy. Errors are
     /// [`ErrorKind::Config`](crate::error::ErrorKind::Config): `ca_file` unreadable or without a
     /// certificate.
-    pub fn new(cfg: &Config) -> Result<Network, Error> {
+    pub fn new(cfg: &Config, reads: &[&str]) -> Result<Network, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut extra = Vec::new();
         if let Some(path) = &cfg.ca_file {
@@ -96,9 +96,10 @@ impl Network {
         let trusted = Arc::new(Trusted { extra, provider: provider.clone(), built: OnceLock::new() });
         // The system trust store (about 150 files on Debian: 5 % of a 30,000-event run's
         // instructions) is read when a connection first needs TLS, or now when one will: then a
-        // bad store shows at startup and the log can say what is trusted.
+        // bad store shows at startup and the log can say what is trusted. `reads`: the base
+        // URLs the caller will read (the collector: its sources' tiers).
         let https = |url: &str| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-        let tls_ahead = cfg.urls_read().into_iter().any(https)
+        let tls_ahead = reads.iter().any(|u| https(u))
             || proxy.as_ref().is_some_and(|p| p.protocol() == ProxyProtocol::Https);
         if tls_ahead && !cfg.tls_insecure {
             trusted.verifier().map_err(Error::config)?;
@@ -554,10 +555,17 @@ mod tests {
         assert_eq!(shown_proxy(&p), "http://alice:***@proxy.corp:3128");
     }
 
+    /// A network for the URLs the configured sources' tiers read, as the collector builds it.
     fn network(pairs: &[(&str, &str)]) -> Network {
         let mut all = vec![("token", "xoxp-x"), ("no_proxy", "*")];
         all.extend_from_slice(pairs);
-        Network::new(&Config::from_pairs(all).unwrap()).unwrap()
+        let cfg = Config::from_pairs(all).unwrap();
+        let web = cfg.sources.iter().any(|s| *s != crate::config::Source::Audit);
+        let mut reads = vec![crate::transport::governor::Tier::AuditLogs.base_url(&cfg)];
+        if web {
+            reads.push(crate::transport::governor::Tier::WebApiLogs.base_url(&cfg));
+        }
+        Network::new(&cfg, &reads).unwrap()
     }
 
     #[test]

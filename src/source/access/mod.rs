@@ -14,8 +14,6 @@ use crate::source::slack::{ApiError, Page};
 /// What an access stream's state file holds: its walk and the rows it knows.
 pub type AccessState = crate::source::weblogs::WebState;
 
-super::variant_of!(Access, AccessState);
-
 /// The access source (its row in [`super::kind`]'s table).
 pub struct Access;
 
@@ -26,13 +24,7 @@ impl WebLog for Access {
         SourceState::Access(state)
     }
 
-    fn state_mut(state: &mut SourceState) -> &mut AccessState {
-        state_mut(state)
-    }
-
-    fn state_ref(state: &SourceState) -> Option<&AccessState> {
-        state_ref(state)
-    }
+    super::variant_of!(Access, AccessState);
 
     fn plan(state: &mut AccessState, ctx: &Ctx) -> Option<Request> {
         let req = walk::plan(state, ctx)?;

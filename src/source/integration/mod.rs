@@ -14,8 +14,6 @@ use crate::source::slack::{ApiError, Page};
 /// What an integration stream's state file holds: its walk and the logs it knows.
 pub type IntegrationState = crate::source::weblogs::WebState;
 
-super::variant_of!(Integration, IntegrationState);
-
 /// The integration source (its row in [`super::kind`]'s table).
 pub struct Integration;
 
@@ -26,13 +24,7 @@ impl WebLog for Integration {
         SourceState::Integration(state)
     }
 
-    fn state_mut(state: &mut SourceState) -> &mut IntegrationState {
-        state_mut(state)
-    }
-
-    fn state_ref(state: &SourceState) -> Option<&IntegrationState> {
-        state_ref(state)
-    }
+    super::variant_of!(Integration, IntegrationState);
 
     fn plan(state: &mut IntegrationState, ctx: &Ctx) -> Option<Request> {
         let req = walk::plan_paged(state, ctx, integration_page_size(ctx.cfg.limit))?;
